@@ -1,0 +1,47 @@
+# The README's commands. Needs only Python 3.11+ and make: uv is installed into .tools/ when it is missing.
+
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := .venv
+UV_VERSION := 0.13.9
+UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+VENV_BIN := .venv/bin
+
+.PHONY: run test lint format typecheck pytest bench migrate clean
+
+run: .venv/.synced ## Start the gateway on the embedded default (SQLite in ./data, port 3000)
+	$(VENV_BIN)/wagw run
+
+test: lint typecheck pytest ## The whole suite: lint, types, tests on SQLite and PostgreSQL
+
+pytest: .venv/.synced
+	$(VENV_BIN)/pytest
+
+lint: .venv/.synced
+	$(VENV_BIN)/ruff check .
+	$(VENV_BIN)/ruff format --check .
+
+format: .venv/.synced
+	$(VENV_BIN)/ruff format .
+	$(VENV_BIN)/ruff check --fix .
+
+typecheck: .venv/.synced
+	$(VENV_BIN)/mypy
+
+migrate: .venv/.synced ## Apply database migrations (DATABASE_URL, or SQLite in ./data)
+	$(VENV_BIN)/wagw migrate
+
+bench: .venv/.synced ## API benchmarks; results in bench/results and docs/benchmarks.md
+	$(VENV_BIN)/python -m bench.bench_api
+
+.tools/bin/uv:
+	@echo "uv not found: installing uv $(UV_VERSION) into .tools/"
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+clean:
+	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache

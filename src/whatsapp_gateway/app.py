@@ -1,0 +1,88 @@
+"""The FastAPI application: wiring of settings, database, routers, errors and middleware."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from whatsapp_gateway import __version__, migrate
+from whatsapp_gateway.api_key import endpoints as api_key_endpoints
+from whatsapp_gateway.api_key.operator_key import load_operator_key
+from whatsapp_gateway.api_key.secrets import hash_key
+from whatsapp_gateway.config import Settings, get_settings
+from whatsapp_gateway.db import create_engine, create_sessionmaker
+from whatsapp_gateway.errors import install_problem_handlers
+from whatsapp_gateway.health import router as health_router
+from whatsapp_gateway.instance import endpoints as instance_endpoints
+from whatsapp_gateway.middleware import RequestContextMiddleware
+from whatsapp_gateway.tenant import endpoints as tenant_endpoints
+
+log = structlog.get_logger(__name__)
+
+API_DESCRIPTION = """\
+One REST API in front of many WhatsApp numbers. Each number (an **instance**) is served by its own isolated worker.
+
+**Auth.** Every `/api` route takes `Authorization: Bearer <key>`: a tenant key (`wagw_…`, made with
+`POST /api/tenants/{id}/keys`) or the operator's key (`API_SECRET`).
+
+**Errors** are [RFC 9457](https://www.rfc-editor.org/rfc/rfc9457) `application/problem+json` documents with a stable
+`code`. Another tenant's resources answer 404, exactly like missing ones.
+
+**Lists** are paginated by cursor: pass the `next_cursor` of one page as `cursor` to get the next.
+"""
+
+OPENAPI_TAGS = [
+    {"name": "instances", "description": "WhatsApp numbers and their workers."},
+    {"name": "tenants", "description": "Customer accounts (operator only, but for reading one's own)."},
+    {"name": "api keys", "description": "Keys are shown once at creation and stored only as a hash."},
+    {"name": "health", "description": "Probes for orchestrators; no auth."},
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database_url = settings.resolved_database_url
+        if database_url.startswith("sqlite"):
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.migrate_on_start:
+            # Alembic drives its own event loop, so it runs in a thread of its own.
+            await asyncio.to_thread(migrate.upgrade, database_url)
+        operator_key = load_operator_key(settings)
+        app.state.settings = settings
+        app.state.engine = create_engine(database_url, pool_size=settings.database_pool_size)
+        app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        app.state.operator_key_hash = hash_key(operator_key.key)
+        app.state.operator_key = operator_key
+        log.info("started", version=__version__, database=app.state.engine.dialect.name)
+        try:
+            yield
+        finally:
+            await app.state.engine.dispose()
+
+    app = FastAPI(
+        title="WhatsApp Gateway",
+        version=__version__,
+        description=API_DESCRIPTION,
+        openapi_tags=OPENAPI_TAGS,
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health_router)
+    app.include_router(instance_endpoints.router)
+    app.include_router(tenant_endpoints.router)
+    app.include_router(api_key_endpoints.router)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app

@@ -1,0 +1,107 @@
+"""All settings, read once from the environment (and an optional `.env` file).
+
+The settings are one flat class on purpose: the environment names (`DATABASE_URL`, `API_SECRET`, `PORT`, …) come
+from the original sketch and from operators' habits, and a flat class maps each name to exactly one field. Fields
+are grouped by the comments below instead.
+"""
+
+from __future__ import annotations
+
+import enum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(enum.StrEnum):
+    development = "development"
+    production = "production"
+
+
+class LogFormat(enum.StrEnum):
+    json = "json"
+    console = "console"
+
+
+MIN_PRODUCTION_SECRET_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # -- where and how it runs --------------------------------------------------------------------
+    env: Environment = Field(
+        Environment.development,
+        description="`development` generates missing secrets; `production` refuses to start without them.",
+    )
+    host: str = Field("0.0.0.0", description="Address the HTTP server binds to.")  # noqa: S104 - a server
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(3000, description="Port of the HTTP API.")
+    data_dir: Path = Field(
+        Path("./data"),
+        description="Directory for the embedded database, the generated operator key and worker data.",
+    )
+
+    # -- storage ---------------------------------------------------------------------------------
+    database_url: str | None = Field(
+        None,
+        description=(
+            "SQLAlchemy URL of the database. Unset: SQLite in DATA_DIR (the embedded default). "
+            "`postgresql://user:pass@host/db` selects PostgreSQL (driven by asyncpg)."
+        ),
+    )
+    database_pool_size: Annotated[int, Field(ge=1, le=200)] = Field(
+        10, description="Connections kept open to PostgreSQL per process (SQLite always uses one)."
+    )
+    migrate_on_start: bool = Field(True, description="Apply pending database migrations when the server starts.")
+
+    # -- security ----------------------------------------------------------------------------------
+    api_secret: str | None = Field(
+        None,
+        description=(
+            "The operator's API key (admin routes and every tenant's resources). Required in production; "
+            "in development a random one is generated and kept in DATA_DIR/operator-key."
+        ),
+    )
+    api_key_touch_interval_seconds: Annotated[int, Field(ge=0)] = Field(
+        60,
+        description="An API key's `last_used_at` is written at most this often, so reads do not turn into writes.",
+    )
+
+    # -- logging -----------------------------------------------------------------------------------
+    log_level: str = Field("INFO", description="Minimum level of log records: DEBUG, INFO, WARNING, ERROR.")
+    log_format: LogFormat = Field(LogFormat.json, description="`json` (one object a line) or `console`.")
+
+    @model_validator(mode="after")
+    def _refuse_insecure_production(self) -> Settings:
+        if self.env is Environment.production:
+            if not self.api_secret:
+                raise ValueError("API_SECRET is required when ENV=production")
+            if len(self.api_secret) < MIN_PRODUCTION_SECRET_LENGTH:
+                raise ValueError(
+                    f"API_SECRET must be at least {MIN_PRODUCTION_SECRET_LENGTH} characters when ENV=production"
+                )
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return normalize_database_url(self.database_url or f"sqlite:///{self.data_dir.resolve() / 'gateway.db'}")
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the URLs operators write and pick the async driver for them."""
+    for plain, driver in (
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

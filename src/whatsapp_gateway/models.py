@@ -1,0 +1,9 @@
+"""Imports every domain's ORM models, so that the metadata (Alembic, tests) knows all tables."""
+
+from __future__ import annotations
+
+
+def load_all_models() -> None:
+    from whatsapp_gateway.api_key import models as _api_key  # noqa: F401
+    from whatsapp_gateway.instance import models as _instance  # noqa: F401
+    from whatsapp_gateway.tenant import models as _tenant  # noqa: F401
