@@ -1,0 +1,53 @@
+"""The layering rules of docs/architecture.md, checked over the imports of every module."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "whatsapp_gateway"
+DOMAINS = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists() and p.name != "migrations"}
+
+
+def _imports(path: Path) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+        elif isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+    return names
+
+
+def _domain_of(path: Path) -> str | None:
+    relative = path.relative_to(PACKAGE).parts
+    return relative[0] if len(relative) > 1 and relative[0] in DOMAINS else None
+
+
+def test_domains_never_use_another_domains_repository() -> None:
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        own = _domain_of(path)
+        for name in _imports(path):
+            parts = name.split(".")
+            if len(parts) >= 3 and parts[0] == "whatsapp_gateway" and parts[2] == "repository" and parts[1] != own:
+                offenders.append(f"{path.relative_to(PACKAGE)} imports {name}")
+    assert offenders == []
+
+
+def test_endpoints_hold_no_sql() -> None:
+    offenders = []
+    for path in PACKAGE.rglob("endpoints.py"):
+        for name in _imports(path):
+            if name == "sqlalchemy" or name.startswith("sqlalchemy.") or name.endswith(".repository"):
+                offenders.append(f"{path.relative_to(PACKAGE)} imports {name}")
+    assert offenders == []
+
+
+def test_only_runtime_talks_to_docker() -> None:
+    offenders = [
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if _domain_of(path) != "runtime" and any(n == "docker" or n.startswith("docker.") for n in _imports(path))
+    ]
+    assert offenders == []
