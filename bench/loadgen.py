@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import sys
@@ -102,16 +103,15 @@ class RawConnection:
     async def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-            try:
+            with contextlib.suppress(OSError):
                 await self.writer.wait_closed()
-            except OSError:
-                pass
         self.reader = self.writer = None
 
     async def exchange(self, request: bytes) -> tuple[int, bytes]:
         if self.writer is None:
             await self.open()
-        assert self.reader is not None and self.writer is not None
+        assert self.reader is not None
+        assert self.writer is not None
         self.writer.write(request)
         await self.writer.drain()
         head = await self.reader.readuntil(b"\r\n\r\n")
@@ -139,7 +139,7 @@ class RawConnection:
 
     async def _read_chunked(self) -> bytes:
         assert self.reader is not None
-        parts = []
+        parts: list[bytes] = []
         while True:
             size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
             if size == 0:
@@ -160,7 +160,9 @@ def _request_bytes(scenario: Scenario, port: int, body: bytes) -> bytes:
 Exchange = Callable[[bytes], Awaitable[tuple[int, bytes]]]
 
 
-async def _worker(exchange: Exchange, scenario: Scenario, bodies: Bodies, tally: Tally, reset: Callable[[], Awaitable[None]]) -> None:
+async def _worker(
+    exchange: Exchange, scenario: Scenario, bodies: Bodies, tally: Tally, reset: Callable[[], Awaitable[None]]
+) -> None:
     while tally.take():
         body = bodies.next()
         started = time.perf_counter_ns()

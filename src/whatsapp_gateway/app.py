@@ -73,6 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=API_DESCRIPTION,
         openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
+        # No 307 from `/api/instances/x/` to `/api/instances/x`: a trailing slash, or an id with an encoded `/`
+        # (the path is matched decoded), is an unknown route, answered 404 like any other.
+        redirect_slashes=False,
     )
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware)

@@ -121,6 +121,18 @@ def _loc(parts: tuple[Any, ...] | list[Any]) -> list[str | int]:
     return [p if isinstance(p, int) else str(p) for p in parts]
 
 
+def _validation_problem(request: Request, issues: list[ValidationIssue]) -> JSONResponse:
+    summary = "; ".join(f"{'.'.join(map(str, i.loc))}: {i.msg}" for i in issues[:5])
+    return problem_response(
+        request,
+        status=422,
+        code="validation_error",
+        title="The request is not valid",
+        detail=summary or None,
+        errors=issues,
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
@@ -134,18 +146,16 @@ def install_problem_handlers(app: FastAPI) -> None:
             ValidationIssue(loc=_loc(err.get("loc", ())), msg=str(err.get("msg", "")), type=str(err.get("type", "")))
             for err in exc.errors()
         ]
-        summary = "; ".join(f"{'.'.join(map(str, i.loc))}: {i.msg}" for i in issues[:5])
-        return problem_response(
-            request,
-            status=422,
-            code="validation_error",
-            title="The request is not valid",
-            detail=summary or None,
-            errors=issues,
-        )
+        return _validation_problem(request, issues)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        # FastAPI answers a bare 400 when it cannot read a JSON body at all (bytes that are not UTF-8, nesting deeper
+        # than the parser goes), but 422 for any other malformed JSON. Both are malformed JSON: one code for both.
+        cause = exc.__cause__
+        if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError | RecursionError):
+            msg = "JSON must be encoded in UTF-8" if isinstance(cause, UnicodeDecodeError) else "JSON nested too deeply"
+            return _validation_problem(request, [ValidationIssue(loc=["body"], msg=msg, type="json_invalid")])
         code, title = _HTTP_STATUS_CODES.get(exc.status_code, ("http_error", "HTTP error"))
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
         return problem_response(

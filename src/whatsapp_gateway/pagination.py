@@ -43,7 +43,7 @@ def decode_cursor(cursor: str) -> str:
     return raw
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page.")] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[
         str | None,

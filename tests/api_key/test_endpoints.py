@@ -22,7 +22,13 @@ async def test_key_is_shown_once_and_stored_only_as_hash(client: httpx.AsyncClie
 
 
 async def test_no_key_and_unknown_key_are_401(client: httpx.AsyncClient, api: Api) -> None:
-    for headers in ({}, bearer(""), bearer("wagw_abcdefgh_" + "x" * 43), bearer("nonsense"), {"Authorization": "Basic a"}):
+    for headers in (
+        {},
+        bearer(""),
+        bearer("wagw_abcdefgh_" + "x" * 43),
+        bearer("nonsense"),
+        {"Authorization": "Basic a"},
+    ):
         response = await client.get("/api/instances", headers=headers)
         assert response.status_code == 401, headers
         assert response.json()["code"] == "unauthorized"
@@ -77,6 +83,8 @@ async def test_last_used_at_is_recorded(client: httpx.AsyncClient, api: Api) -> 
 
 
 async def test_operator_key_is_never_a_tenant(client: httpx.AsyncClient, api: Api) -> None:
-    response = await client.post("/api/instances", json={"phone": "+14155550100", "provider": "sandbox"}, headers=api.operator)
+    response = await client.post(
+        "/api/instances", json={"phone": "+14155550100", "provider": "sandbox"}, headers=api.operator
+    )
     assert response.status_code == 422
     assert response.json()["code"] == "tenant_required"

@@ -15,6 +15,7 @@ KEY_SCHEME = "wagw"
 PREFIX_LENGTH = 8
 SECRET_BYTES = 32
 _PREFIX_ALPHABET = string.ascii_lowercase + string.digits
+_PREFIX_CHARACTERS = frozenset(_PREFIX_ALPHABET)
 
 
 def hash_key(key: str) -> str:
@@ -35,6 +36,8 @@ def prefix_of(key: str) -> str | None:
     scheme, _, rest = key.partition("_")
     prefix, sep, secret = rest.partition("_")
     if scheme != KEY_SCHEME or not sep or len(prefix) != PREFIX_LENGTH or not secret:
+        return None
+    if not set(prefix) <= _PREFIX_CHARACTERS:  # never send arbitrary header bytes (NUL…) to the database
         return None
     return prefix
 

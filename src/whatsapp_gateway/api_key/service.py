@@ -5,12 +5,13 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from whatsapp_gateway.api_key.models import ApiKey
+from whatsapp_gateway.api_key.models import API_KEY_ID_PREFIX, ApiKey
 from whatsapp_gateway.api_key.principal import OPERATOR, Principal
 from whatsapp_gateway.api_key.repository import ApiKeyRepository
 from whatsapp_gateway.api_key.secrets import hash_key, keys_match, new_tenant_key, prefix_of
 from whatsapp_gateway.db import utcnow
 from whatsapp_gateway.errors import NotFound, Unauthorized
+from whatsapp_gateway.ids import is_id
 from whatsapp_gateway.tenant import service as tenant_service
 
 
@@ -60,7 +61,8 @@ async def list_page(
 
 async def revoke(session: AsyncSession, principal: Principal, key_id: str) -> ApiKey:
     """Revoke a key. Revoking an already revoked key changes nothing, so retries are safe."""
-    api_key = await ApiKeyRepository(session).get(key_id)
+    # Not an id at all: unknown, without a query the database may refuse (PostgreSQL refuses NUL in text).
+    api_key = await ApiKeyRepository(session).get(key_id) if is_id(key_id, API_KEY_ID_PREFIX) else None
     if api_key is None or not principal.can_see_tenant(api_key.tenant_id):
         raise ApiKeyNotFound(f"No API key {key_id!r}.")
     if api_key.revoked_at is None:

@@ -24,7 +24,7 @@ InstanceRef = Annotated[
 ]
 
 
-def instance_filters(
+async def instance_filters(
     provider: Annotated[Provider | None, Query(description="Only instances of this provider.")] = None,
     status: Annotated[InstanceStatus | None, Query(description="Only instances in this status.")] = None,
     tenant_id: Annotated[

@@ -65,6 +65,7 @@ def _string_enum(enum_class: type[enum.StrEnum]) -> Enum:
 
 DEFAULT_CPU = "0.5"
 DEFAULT_MEMORY = "512m"
+LIMIT_LENGTH = 10
 
 
 class Instance(Base):
@@ -85,7 +86,7 @@ class Instance(Base):
     # Incremented at every worker start; calls from a worker with an older epoch are refused (fencing).
     epoch: Mapped[int] = mapped_column(Integer, default=0)
     worker_token_hash: Mapped[str | None] = mapped_column(String(64))
-    cpu_limit: Mapped[str] = mapped_column(String(10), default=DEFAULT_CPU)
-    memory_limit: Mapped[str] = mapped_column(String(10), default=DEFAULT_MEMORY)
+    cpu_limit: Mapped[str] = mapped_column(String(LIMIT_LENGTH), default=DEFAULT_CPU)
+    memory_limit: Mapped[str] = mapped_column(String(LIMIT_LENGTH), default=DEFAULT_MEMORY)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

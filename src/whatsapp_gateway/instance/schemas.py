@@ -9,6 +9,7 @@ from whatsapp_gateway.instance.fields import normalize_cpu, normalize_memory, no
 from whatsapp_gateway.instance.models import (
     DEFAULT_CPU,
     DEFAULT_MEMORY,
+    LIMIT_LENGTH,
     ConnectionState,
     DesiredState,
     InstanceStatus,
@@ -41,7 +42,8 @@ Cpu = Annotated[
 ]
 Memory = Annotated[
     str,
-    Field(max_length=16, description="Memory the worker may use (k, m, g).", examples=["512m"]),
+    # As long as the column at most: normalising never lengthens a size, so whatever passes here fits there.
+    Field(max_length=LIMIT_LENGTH, description="Memory the worker may use (k, m, g).", examples=["512m"]),
     AfterValidator(normalize_memory),
 ]
 WebhookUrl = Annotated[

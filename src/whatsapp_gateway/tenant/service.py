@@ -6,7 +6,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from whatsapp_gateway.api_key.principal import Principal
 from whatsapp_gateway.errors import Forbidden, NotFound
-from whatsapp_gateway.tenant.models import Tenant
+from whatsapp_gateway.ids import is_id
+from whatsapp_gateway.tenant.models import TENANT_ID_PREFIX, Tenant
 from whatsapp_gateway.tenant.repository import TenantRepository
 from whatsapp_gateway.tenant.schemas import TenantCreate
 
@@ -22,8 +23,13 @@ async def create(session: AsyncSession, principal: Principal, data: TenantCreate
 
 
 async def get(session: AsyncSession, principal: Principal, tenant_id: str) -> Tenant:
-    """The tenant, if this principal may see it. Another tenant's id answers exactly like an unknown one."""
-    tenant = await TenantRepository(session).get(tenant_id) if principal.can_see_tenant(tenant_id) else None
+    """The tenant, if this principal may see it. Another tenant's id answers exactly like an unknown one.
+
+    A string that is not a tenant id at all is unknown without asking the database, which may refuse it (PostgreSQL
+    refuses NUL in text).
+    """
+    visible = is_id(tenant_id, TENANT_ID_PREFIX) and principal.can_see_tenant(tenant_id)
+    tenant = await TenantRepository(session).get(tenant_id) if visible else None
     if tenant is None:
         raise TenantNotFound(f"No tenant {tenant_id!r}.")
     return tenant
