@@ -115,6 +115,9 @@ def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Set
         "api_secret": OPERATOR_KEY,
         "migrate_on_start": False,
         "log_level": "WARNING",
+        # Tests through the ASGI transport have no HTTP server workers could call back; tests that run workers
+        # start a real server (tests/support/server.py).
+        "reconciler_enabled": False,
     }
     values.update(overrides)
     return Settings.model_validate(values)

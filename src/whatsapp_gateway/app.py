@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 import structlog
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
@@ -17,9 +18,20 @@ from whatsapp_gateway.api_key.secrets import hash_key
 from whatsapp_gateway.config import Settings, get_settings
 from whatsapp_gateway.db import create_engine, create_sessionmaker
 from whatsapp_gateway.errors import install_problem_handlers
+from whatsapp_gateway.event import endpoints as event_endpoints
 from whatsapp_gateway.health import router as health_router
 from whatsapp_gateway.instance import endpoints as instance_endpoints
+from whatsapp_gateway.instance.tasks import Reconciler
+from whatsapp_gateway.message import endpoints as message_endpoints
+from whatsapp_gateway.message.tasks import retry_queued_forever
 from whatsapp_gateway.middleware import RequestContextMiddleware
+from whatsapp_gateway.provider import endpoints as provider_endpoints
+from whatsapp_gateway.provider.client import WorkerClient
+from whatsapp_gateway.provider.tokens import load_secret_key
+from whatsapp_gateway.runtime.local import LocalRuntime
+from whatsapp_gateway.sandbox import endpoints as sandbox_endpoints
+from whatsapp_gateway.sandbox.hub import MailboxNotifier
+from whatsapp_gateway.state import endpoints as state_endpoints
 from whatsapp_gateway.tenant import endpoints as tenant_endpoints
 
 log = structlog.get_logger(__name__)
@@ -40,6 +52,11 @@ OPENAPI_TAGS = [
     {"name": "instances", "description": "WhatsApp numbers and their workers."},
     {"name": "tenants", "description": "Customer accounts (operator only, but for reading one's own)."},
     {"name": "api keys", "description": "Keys are shown once at creation and stored only as a hash."},
+    {"name": "messages", "description": "Sending, receipts, presence and contact checks."},
+    {"name": "events", "description": "What happened on an instance: messages received, statuses, connection."},
+    {"name": "providers", "description": "The engines and what each can do."},
+    {"name": "sandbox", "description": "The simulated WhatsApp network: play the phone and outside contacts."},
+    {"name": "worker internal API", "description": "For workers only (worker token); see docs/worker-protocol.md."},
     {"name": "health", "description": "Probes for orchestrators; no auth."},
 ]
 
@@ -61,10 +78,41 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = create_sessionmaker(app.state.engine)
         app.state.operator_key_hash = hash_key(operator_key.key)
         app.state.operator_key = operator_key
+        app.state.secret_key = load_secret_key(settings)
+        # One pooled client for every call to workers: connections to a worker are kept alive between calls.
+        worker_http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+        app.state.workers = WorkerClient(worker_http, app.state.secret_key)
+        app.state.runtime = LocalRuntime(settings.data_dir.resolve())
+        app.state.sandbox_notifier = MailboxNotifier()
+        app.state.reconciler = None
+        background: list[asyncio.Task[None]] = []
+        if settings.reconciler_enabled:
+            reconciler = Reconciler(
+                app.state.sessionmaker,
+                app.state.runtime,
+                app.state.workers,
+                settings,
+                app.state.secret_key,
+                gateway_url=settings.resolved_internal_url(),
+            )
+            app.state.reconciler = reconciler
+            background.append(asyncio.create_task(reconciler.run(), name="reconciler"))
+            background.append(
+                asyncio.create_task(
+                    retry_queued_forever(app.state.sessionmaker, app.state.workers), name="message-retry"
+                )
+            )
         log.info("started", version=__version__, database=app.state.engine.dialect.name)
         try:
             yield
         finally:
+            # Workers keep running: a restarted control plane adopts them. Only our own loops stop.
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            if app.state.reconciler is not None:
+                await app.state.reconciler.close()
+            await worker_http.aclose()
             await app.state.engine.dispose()
 
     app = FastAPI(
@@ -83,6 +131,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(instance_endpoints.router)
     app.include_router(tenant_endpoints.router)
     app.include_router(api_key_endpoints.router)
+    app.include_router(message_endpoints.router)
+    app.include_router(event_endpoints.router)
+    app.include_router(provider_endpoints.router)
+    app.include_router(sandbox_endpoints.router)
+    app.include_router(event_endpoints.internal_router)
+    app.include_router(state_endpoints.router)
+    app.include_router(sandbox_endpoints.hub_router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

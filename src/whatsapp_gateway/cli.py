@@ -60,6 +60,8 @@ def _migrate(settings: Settings, revision: str, downgrade_to: str | None) -> int
 def _run(settings: Settings, *, host: str | None, port: int | None) -> int:
     host = host or settings.host
     port = port or settings.port
+    # Workers are told where to call back, so the app must know the port actually served.
+    settings = settings.model_copy(update={"host": host, "port": port})
     if settings.resolved_database_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     operator_key = load_operator_key(settings)

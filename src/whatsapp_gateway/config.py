@@ -65,9 +65,44 @@ class Settings(BaseSettings):
             "in development a random one is generated and kept in DATA_DIR/operator-key."
         ),
     )
+    secret_key: str | None = Field(
+        None,
+        description=(
+            "Server secret that worker tokens are derived from (and, later, secrets are encrypted with). Required in "
+            "production (at least 32 characters); in development a random one is generated into DATA_DIR/secret-key."
+        ),
+    )
     api_key_touch_interval_seconds: Annotated[int, Field(ge=0)] = Field(
         60,
         description="An API key's `last_used_at` is written at most this often, so reads do not turn into writes.",
+    )
+
+    # -- workers -----------------------------------------------------------------------------------
+    internal_url: str | None = Field(
+        None,
+        description=(
+            "Base URL workers use to reach this control plane (events, state store). Unset: "
+            "`http://127.0.0.1:<PORT>`, right for the local runtime."
+        ),
+    )
+    reconciler_enabled: bool = Field(
+        True,
+        description="Run the background loops (reconciler, outbound message retries). Turn off for API-only replicas.",
+    )
+    reconcile_interval_seconds: Annotated[float, Field(gt=0, le=60)] = Field(
+        1.0, description="How often the reconciler compares wanted and actual workers (it also runs on every change)."
+    )
+    worker_stop_grace_seconds: Annotated[float, Field(ge=0, le=120)] = Field(
+        15.0, description="How long a stopping worker gets to persist its state before it is killed."
+    )
+    restart_backoff_max_seconds: Annotated[float, Field(ge=1, le=3600)] = Field(
+        60.0, description="Longest wait between two restarts of a worker that keeps crashing."
+    )
+    media_max_bytes: Annotated[int, Field(ge=1024)] = Field(
+        16 * 1024 * 1024, description="Largest image, video, audio or sticker a message may carry."
+    )
+    document_max_bytes: Annotated[int, Field(ge=1024)] = Field(
+        100 * 1024 * 1024, description="Largest document a message may carry."
     )
 
     # -- logging -----------------------------------------------------------------------------------
@@ -83,7 +118,14 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"API_SECRET must be at least {MIN_PRODUCTION_SECRET_LENGTH} characters when ENV=production"
                 )
+            if not self.secret_key or len(self.secret_key) < MIN_PRODUCTION_SECRET_LENGTH:
+                raise ValueError(
+                    f"SECRET_KEY of at least {MIN_PRODUCTION_SECRET_LENGTH} characters is required when ENV=production"
+                )
         return self
+
+    def resolved_internal_url(self, port: int | None = None) -> str:
+        return (self.internal_url or f"http://127.0.0.1:{port or self.port}").rstrip("/")
 
     @property
     def resolved_database_url(self) -> str:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from whatsapp_gateway.config import Settings
+from whatsapp_gateway.provider.client import WorkerClient
+from whatsapp_gateway.runtime.base import Runtime
+
+if TYPE_CHECKING:
+    from whatsapp_gateway.instance.tasks import Reconciler
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -23,3 +28,30 @@ async def get_app_settings(request: Request) -> Settings:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+async def get_workers(request: Request) -> WorkerClient:
+    workers: WorkerClient = request.app.state.workers
+    return workers
+
+
+def poke_reconciler(request: Request) -> None:
+    """Tell the reconciler (when this process runs one) to look at instances now rather than at its next tick."""
+    reconciler: Reconciler | None = request.app.state.reconciler
+    if reconciler is not None:
+        reconciler.poke()
+
+
+def request_restart(request: Request, instance_id: str) -> None:
+    reconciler: Reconciler | None = request.app.state.reconciler
+    if reconciler is not None:
+        reconciler.request_restart(instance_id)
+
+
+async def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+WorkersDep = Annotated[WorkerClient, Depends(get_workers)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from whatsapp_gateway.api_key.secrets import new_operator_key
 from whatsapp_gateway.config import Environment, Settings
+from whatsapp_gateway.secret_files import read_or_create
 
 OPERATOR_KEY_FILE = "operator-key"
 
@@ -25,18 +24,5 @@ def load_operator_key(settings: Settings) -> OperatorKey:
     if settings.env is not Environment.development:  # Settings already refuses this; kept for clarity.
         raise RuntimeError("API_SECRET is required outside development")
     path = settings.data_dir / OPERATOR_KEY_FILE
-    if path.exists():
-        key = path.read_text().strip()
-        if key:
-            return OperatorKey(key, str(path), generated_now=False)
-    return OperatorKey(_write_new_key(path), str(path), generated_now=True)
-
-
-def _write_new_key(path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = new_operator_key()
-    # Created with 0600 from the start: the key must never be readable by other users, not even briefly.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
-    return key
+    key, generated_now = read_or_create(path, new_operator_key)
+    return OperatorKey(key, str(path), generated_now=generated_now)

@@ -1,16 +1,21 @@
 from __future__ import annotations
 
+import enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi.responses import PlainTextResponse
 
 from whatsapp_gateway.api_key.auth import AuthenticatedPrincipal
-from whatsapp_gateway.deps import SessionDep
+from whatsapp_gateway.deps import RuntimeDep, SessionDep, WorkersDep, poke_reconciler, request_restart
 from whatsapp_gateway.errors import problem_responses
 from whatsapp_gateway.instance import service as instance_service
-from whatsapp_gateway.instance.models import InstanceStatus, Provider
-from whatsapp_gateway.instance.schemas import Instance, InstanceCreate, InstanceFilters, InstanceUpdate
+from whatsapp_gateway.instance.models import DesiredState, InstanceStatus, Provider
+from whatsapp_gateway.instance.qr import render_qr
+from whatsapp_gateway.instance.schemas import Instance, InstanceCreate, InstanceFilters, InstanceUpdate, PairCodeRequest
 from whatsapp_gateway.pagination import Page, PageParams, page_params
+from whatsapp_gateway.provider import service as provider_service
+from whatsapp_gateway.provider.service import PairCode
 
 router = APIRouter(prefix="/api", tags=["instances"], responses=problem_responses(401, 422))
 
@@ -40,13 +45,17 @@ async def instance_filters(
     response_model=Instance,
     responses=problem_responses(404, 409),
 )
-async def create_instance(data: InstanceCreate, session: SessionDep, principal: AuthenticatedPrincipal) -> Instance:
+async def create_instance(
+    data: InstanceCreate, request: Request, session: SessionDep, principal: AuthenticatedPrincipal
+) -> Instance:
     """Create an instance: one WhatsApp number served by one worker of the chosen provider.
 
-    The instance is recorded wanted `running`. One tenant has at most one instance per phone number (409 otherwise).
+    The instance is wanted `running`: its worker starts at once, and `GET /qr` shows the login QR a moment later.
+    One tenant has at most one instance per phone number (409 otherwise).
     """
     instance = await instance_service.create(session, principal, data)
     await session.commit()
+    poke_reconciler(request)
     return Instance.from_model(instance)
 
 
@@ -86,8 +95,149 @@ async def update_instance(
     response_class=Response,
     responses=problem_responses(404, 409),
 )
-async def delete_instance(instance: InstanceRef, session: SessionDep, principal: AuthenticatedPrincipal) -> Response:
-    """Delete an instance and everything stored for it."""
+async def delete_instance(
+    instance: InstanceRef, request: Request, session: SessionDep, principal: AuthenticatedPrincipal
+) -> Response:
+    """Delete an instance and everything stored for it; its worker is stopped and its files removed."""
     await instance_service.delete(session, principal, instance)
     await session.commit()
+    poke_reconciler(request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# -- lifecycle ---------------------------------------------------------------------------------------
+
+
+@router.post("/instances/{instance}/start", response_model=Instance, responses=problem_responses(404, 409))
+async def start_instance(
+    instance: InstanceRef, request: Request, session: SessionDep, principal: AuthenticatedPrincipal
+) -> Instance:
+    """Want the instance running: its worker starts (or keeps running). Idempotent."""
+    updated = await instance_service.set_desired_state(session, principal, instance, DesiredState.running)
+    await session.commit()
+    poke_reconciler(request)
+    return Instance.from_model(updated)
+
+
+@router.post("/instances/{instance}/stop", response_model=Instance, responses=problem_responses(404, 409))
+async def stop_instance(
+    instance: InstanceRef, request: Request, session: SessionDep, principal: AuthenticatedPrincipal
+) -> Instance:
+    """Want the instance stopped: its worker saves its session and exits (`stopping`, then `stopped`). Idempotent.
+
+    The session is kept: starting again reconnects without a new QR scan.
+    """
+    updated = await instance_service.set_desired_state(session, principal, instance, DesiredState.stopped)
+    await session.commit()
+    poke_reconciler(request)
+    return Instance.from_model(updated)
+
+
+@router.post("/instances/{instance}/restart", response_model=Instance, responses=problem_responses(404, 409))
+async def restart_instance(
+    instance: InstanceRef, request: Request, session: SessionDep, principal: AuthenticatedPrincipal
+) -> Instance:
+    """Replace the instance's worker with a fresh one (a new epoch). The session is kept."""
+    updated = await instance_service.set_desired_state(session, principal, instance, DesiredState.running)
+    await session.commit()
+    request_restart(request, updated.id)
+    return Instance.from_model(updated)
+
+
+@router.post("/instances/{instance}/logout", response_model=Instance, responses=problem_responses(404, 409, 503))
+async def logout_instance(
+    instance: InstanceRef,
+    request: Request,
+    session: SessionDep,
+    principal: AuthenticatedPrincipal,
+    workers: WorkersDep,
+) -> Instance:
+    """Unlink the number's device and wipe its session, then restart the worker so a new login (QR) can begin."""
+    found = await instance_service.get(session, principal, instance)
+    await session.commit()  # no transaction held open while the worker works
+    await provider_service.logout(workers, found)
+    request_restart(request, found.id)
+    return Instance.from_model(found)
+
+
+@router.get(
+    "/instances/{instance}/logs",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}}, **problem_responses(404)},
+)
+async def instance_logs(
+    instance: InstanceRef,
+    session: SessionDep,
+    principal: AuthenticatedPrincipal,
+    runtime: RuntimeDep,
+    tail: Annotated[int, Query(ge=1, le=10_000, description="How many of the last lines.")] = 200,
+) -> PlainTextResponse:
+    """The last lines its workers wrote (stdout and stderr, across restarts), oldest first."""
+    found = await instance_service.get(session, principal, instance)
+    await session.commit()
+    lines = await runtime.logs(found.id, tail=tail)
+    return PlainTextResponse("".join(line if line.endswith("\n") else line + "\n" for line in lines))
+
+
+# -- login -------------------------------------------------------------------------------------------
+
+
+class QrFormat(enum.StrEnum):
+    png = "png"
+    svg = "svg"
+    json = "json"
+
+
+@router.get(
+    "/instances/{instance}/qr",
+    responses={
+        200: {
+            "content": {
+                "image/png": {},
+                "image/svg+xml": {},
+                "application/json": {"schema": {"$ref": "#/components/schemas/QrCode"}},
+            },
+            "description": "The current login QR code.",
+        },
+        **problem_responses(404, 409, 503),
+    },
+    response_class=Response,
+)
+async def instance_qr(
+    instance: InstanceRef,
+    session: SessionDep,
+    principal: AuthenticatedPrincipal,
+    workers: WorkersDep,
+    format: Annotated[QrFormat, Query(description="`png` (default), `svg`, or `json` with the raw string.")] = (
+        QrFormat.png
+    ),
+) -> Response:
+    """The QR code to scan with WhatsApp (Linked devices → Link a device). It changes about every 20 seconds.
+
+    404 `qr_unavailable` until the worker shows one; 409 `already_connected` once linked.
+    """
+    found = await instance_service.get(session, principal, instance)
+    await session.commit()
+    code = await provider_service.qr(workers, found)
+    if format is QrFormat.json:
+        return Response(code.model_dump_json(), media_type="application/json")
+    return render_qr(code.qr, kind=format.value)
+
+
+@router.post(
+    "/instances/{instance}/pair-code", response_model=PairCode, responses=problem_responses(404, 409, 501, 503)
+)
+async def instance_pair_code(
+    instance: InstanceRef,
+    session: SessionDep,
+    principal: AuthenticatedPrincipal,
+    workers: WorkersDep,
+    body: PairCodeRequest | None = None,
+) -> PairCode:
+    """A code to type on the phone instead of scanning a QR (Linked devices → Link with phone number).
+
+    `phone` defaults to the instance's own number.
+    """
+    found = await instance_service.get(session, principal, instance)
+    await session.commit()
+    return await provider_service.pair_code(workers, found, body.phone if body and body.phone else found.phone_number)

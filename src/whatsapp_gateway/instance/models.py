@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from whatsapp_gateway.db import Base, UTCDateTime, utcnow
@@ -85,7 +86,12 @@ class Instance(Base):
     node: Mapped[str | None] = mapped_column(String(100))
     # Incremented at every worker start; calls from a worker with an older epoch are refused (fencing).
     epoch: Mapped[int] = mapped_column(Integer, default=0)
-    worker_token_hash: Mapped[str | None] = mapped_column(String(64))
+    # host:port the current worker announced in its `worker.ready` event; null while no worker serves.
+    worker_address: Mapped[str | None] = mapped_column(String(255))
+    # Why the instance is in its status or connection state (the last crash, a logout reason, …).
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    # The WhatsApp account the worker is logged in as: {phone, jid, lid, push_name}.
+    account: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     cpu_limit: Mapped[str] = mapped_column(String(LIMIT_LENGTH), default=DEFAULT_CPU)
     memory_limit: Mapped[str] = mapped_column(String(LIMIT_LENGTH), default=DEFAULT_MEMORY)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -49,3 +49,6 @@ class InstanceRepository:
     async def delete(self, instance: Instance) -> None:
         await self.session.delete(instance)
         await self.session.flush()
+
+    async def list_by_providers(self, providers: Sequence[Provider]) -> Sequence[Instance]:
+        return (await self.session.scalars(select(Instance).where(Instance.provider.in_(providers)))).all()

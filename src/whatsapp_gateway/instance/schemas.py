@@ -116,6 +116,13 @@ class ResourcesOut(BaseModel):
     memory: str = Field(examples=["512m"])
 
 
+class Account(BaseModel):
+    phone: str | None = None
+    jid: str | None = None
+    lid: str | None = Field(None, description="WhatsApp's privacy id for the number (`…@lid`), where known.")
+    push_name: str | None = None
+
+
 class Instance(BaseModel):
     id: str = Field(examples=["ins_01JDQ6W9Z8K3V7Q2X4N5M6P7R8"])
     tenant_id: str
@@ -130,6 +137,9 @@ class Instance(BaseModel):
     )
     desired_state: DesiredState = Field(description="What the control plane keeps the worker at.")
     node: str | None = Field(description="The node that runs the worker, once placed.")
+    status_reason: str | None = Field(description="Why it is in this status or state (a crash, a logout), if known.")
+    account: Account | None = Field(description="The WhatsApp account it is logged in as, once connected.")
+    epoch: int = Field(description="How many workers were started for it; a new worker gets the next number.")
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -147,6 +157,9 @@ class Instance(BaseModel):
             connection_state=instance.connection_state,
             desired_state=instance.desired_state,
             node=instance.node,
+            status_reason=instance.status_reason,
+            account=Account.model_validate(instance.account) if instance.account else None,
+            epoch=instance.epoch,
             created_at=instance.created_at,
             updated_at=instance.updated_at,
         )
@@ -156,3 +169,9 @@ class InstanceFilters(BaseModel):
     provider: Provider | None = None
     status: InstanceStatus | None = None
     tenant_id: str | None = None
+
+
+class PairCodeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: Phone | None = Field(None, description="The number to link; defaults to the instance's own.")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -9,9 +10,17 @@ from whatsapp_gateway.api_key.principal import Principal
 from whatsapp_gateway.errors import Conflict, NotFound, UnprocessableInput
 from whatsapp_gateway.ids import is_id
 from whatsapp_gateway.instance.fields import normalize_phone
-from whatsapp_gateway.instance.models import INSTANCE_ID_PREFIX, DesiredState, Instance, InstanceStatus
+from whatsapp_gateway.instance.models import (
+    INSTANCE_ID_PREFIX,
+    ConnectionState,
+    DesiredState,
+    Instance,
+    InstanceStatus,
+    Provider,
+)
 from whatsapp_gateway.instance.repository import InstanceRepository
 from whatsapp_gateway.instance.schemas import InstanceCreate, InstanceFilters, InstanceUpdate
+from whatsapp_gateway.provider import registry
 from whatsapp_gateway.tenant import service as tenant_service
 
 
@@ -25,6 +34,10 @@ class PhoneAlreadyRegistered(Conflict):
 
 class AmbiguousPhone(Conflict):
     code, title = "ambiguous_phone", "Several tenants have an instance for that phone number"
+
+
+class ProviderUnavailable(UnprocessableInput):
+    code, title = "provider_unavailable", "That provider cannot run on this gateway"
 
 
 class TenantRequired(UnprocessableInput):
@@ -41,6 +54,9 @@ async def create(session: AsyncSession, principal: Principal, data: InstanceCrea
         assert principal.tenant_id is not None
         tenant_id = data.tenant_id or principal.tenant_id
     tenant = await tenant_service.get(session, principal, tenant_id)
+    provider = registry.get(data.provider)
+    if not provider.available:
+        raise ProviderUnavailable(f"{data.provider}: {provider.unavailable_reason} See GET /api/providers.")
 
     repository = InstanceRepository(session)
     if await repository.find_by_phone(data.phone, tenant_id=tenant.id):
@@ -113,3 +129,66 @@ async def update(session: AsyncSession, principal: Principal, reference: str, da
 async def delete(session: AsyncSession, principal: Principal, reference: str) -> None:
     instance = await get(session, principal, reference)
     await InstanceRepository(session).delete(instance)
+
+
+async def get_for_worker(session: AsyncSession, instance_id: str) -> Instance | None:
+    """An instance by id for the internal API, whose callers are authenticated by the instance's worker token."""
+    return await InstanceRepository(session).get(instance_id)
+
+
+# What a worker's event says about its connection. `instance.status` carries the state itself.
+_STATE_OF_EVENT = {
+    "session.qr": ConnectionState.qr,
+    "session.pair_code": ConnectionState.pairing,
+    "session.connected": ConnectionState.connected,
+    "session.disconnected": ConnectionState.disconnected,
+    "session.logged_out": ConnectionState.logged_out,
+    "session.banned": ConnectionState.banned,
+}
+
+
+async def apply_worker_event(session: AsyncSession, instance: Instance, type: str, data: dict[str, Any]) -> None:
+    """Follow the worker's reports: its address once it is up, and its connection state."""
+    if type == "worker.ready":
+        # A predecessor's `worker.ready`, delivered late from the spool its successor inherited, names a dead address.
+        if data.get("epoch") == instance.epoch and isinstance(data.get("listen"), str):
+            instance.worker_address = data["listen"][:255]
+            instance.status = InstanceStatus.running
+            instance.status_reason = None
+        return
+    if type == "instance.status":
+        try:
+            state = ConnectionState(str(data.get("connection_state")))
+        except ValueError:
+            return
+    elif type in _STATE_OF_EVENT:
+        state = _STATE_OF_EVENT[type]
+    else:
+        return
+    instance.connection_state = state
+    reason = data.get("reason")
+    if isinstance(reason, str) or type == "instance.status":
+        instance.status_reason = reason[:1000] if isinstance(reason, str) else None
+    if type == "session.connected" and isinstance(data.get("me"), dict):
+        instance.account = {k: data["me"].get(k) for k in ("phone", "jid", "lid", "push_name")}
+    elif state is ConnectionState.logged_out:
+        instance.account = None
+
+
+async def set_desired_state(
+    session: AsyncSession, principal: Principal, reference: str, desired: DesiredState
+) -> Instance:
+    instance = await get(session, principal, reference)
+    instance.desired_state = desired
+    if desired is DesiredState.stopped and instance.status not in (InstanceStatus.stopped, InstanceStatus.stopping):
+        instance.status = InstanceStatus.stopping
+    await session.flush()
+    return instance
+
+
+async def list_for_reconcile(session: AsyncSession, *, providers: Sequence[Provider]) -> Sequence[Instance]:
+    return await InstanceRepository(session).list_by_providers(providers)
+
+
+async def find_by_phone_in_tenant(session: AsyncSession, tenant_id: str, phone: str) -> Sequence[Instance]:
+    return await InstanceRepository(session).find_by_phone(phone, tenant_id=tenant_id)

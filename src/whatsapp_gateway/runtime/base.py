@@ -6,6 +6,7 @@ only does it and reports what it finds. Every method is idempotent, because the 
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -65,7 +66,8 @@ class Runtime(Protocol):
         """
         ...
 
-    async def logs(self, instance_id: str, *, tail: int) -> list[str]:
+    # `builtins.list`: in this class's body, `list` is the method above (mypy reads the annotation there).
+    async def logs(self, instance_id: str, *, tail: int) -> builtins.list[str]:
         """The last `tail` lines the instance's workers wrote (stdout and stderr, across restarts)."""
         ...
 

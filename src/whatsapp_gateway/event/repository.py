@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from whatsapp_gateway.event.models import Event
+
+
+class EventRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def existing_ids(self, instance_id: str, event_ids: Iterable[str]) -> set[str]:
+        ids = list(event_ids)
+        if not ids:
+            return set()
+        found = await self.session.scalars(
+            select(Event.event_id).where(Event.instance_id == instance_id, Event.event_id.in_(ids))
+        )
+        return set(found)
+
+    async def add_all(self, events: Sequence[Event]) -> None:
+        self.session.add_all(events)
+        await self.session.flush()
+
+    async def list_page(
+        self, instance_id: str, *, types: Sequence[str], after_seq: int | None, limit: int, internal_prefix: str
+    ) -> Sequence[Event]:
+        statement = (
+            select(Event)
+            .where(Event.instance_id == instance_id, ~Event.type.startswith(internal_prefix))
+            .order_by(Event.seq)
+            .limit(limit)
+        )
+        if types:
+            statement = statement.where(Event.type.in_(types))
+        if after_seq is not None:
+            statement = statement.where(Event.seq > after_seq)
+        return (await self.session.scalars(statement)).all()

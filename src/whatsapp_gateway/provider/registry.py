@@ -1,0 +1,111 @@
+"""What each provider can do and how its worker is started: the source of `GET /api/providers`.
+
+Capabilities are facts about the engine, kept here rather than asked of a worker, because the API must answer for
+providers whose worker is not running (or cannot run on this host).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+
+from whatsapp_gateway.instance.models import Provider
+
+ALL_MESSAGE_TYPES = frozenset(
+    {"text", "image", "video", "audio", "document", "sticker", "location", "contact", "reaction", "poll"}
+)
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    name: Provider
+    description: str
+    message_types: frozenset[str]
+    pair_code: bool
+    read_receipts: bool
+    presence: bool
+    contacts_check: bool
+    # Where the provider is not built yet, the reason shown by /api/providers and by instance creation.
+    unavailable_reason: str | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.unavailable_reason is None
+
+
+def _sandbox_reason() -> str | None:
+    return None if importlib.util.find_spec("sandbox_worker") else "The sandbox worker package is not installed."
+
+
+def get(provider: Provider) -> ProviderInfo:
+    return _providers()[provider]
+
+
+def all_providers() -> list[ProviderInfo]:
+    return list(_providers().values())
+
+
+def worker_command(provider: Provider) -> list[str]:
+    """The command line of the provider's worker, for runtimes that start processes."""
+    if provider is Provider.sandbox:
+        # The same interpreter as the control plane: the worker ships in the same installation.
+        return [sys.executable, "-m", "sandbox_worker"]
+    raise ValueError(f"provider {provider} has no worker on this host")
+
+
+def _providers() -> dict[Provider, ProviderInfo]:
+    not_built = "Not built yet: this provider's worker arrives in a later release."
+    infos = [
+        ProviderInfo(
+            name=Provider.sandbox,
+            description="A simulated WhatsApp network run by the gateway, for development and integration tests.",
+            message_types=ALL_MESSAGE_TYPES - {"poll"},  # the simulated network has no polls
+            pair_code=True,
+            read_receipts=True,
+            presence=True,
+            contacts_check=True,
+            unavailable_reason=_sandbox_reason(),
+        ),
+        ProviderInfo(
+            name=Provider.whatsmeow,
+            description="WhatsApp multi-device protocol through go.mau.fi/whatsmeow (Go worker).",
+            message_types=ALL_MESSAGE_TYPES,
+            pair_code=True,
+            read_receipts=True,
+            presence=True,
+            contacts_check=True,
+            unavailable_reason=not_built,
+        ),
+        ProviderInfo(
+            name=Provider.baileys,
+            description="WhatsApp multi-device protocol through Baileys 7 (Node worker).",
+            message_types=ALL_MESSAGE_TYPES,
+            pair_code=True,
+            read_receipts=True,
+            presence=True,
+            contacts_check=True,
+            unavailable_reason=not_built,
+        ),
+        ProviderInfo(
+            name=Provider.wawebjs,
+            description="WhatsApp Web driven in Chromium through whatsapp-web.js (Node worker).",
+            message_types=ALL_MESSAGE_TYPES,
+            pair_code=True,
+            read_receipts=True,
+            presence=True,
+            contacts_check=True,
+            unavailable_reason=not_built,
+        ),
+        ProviderInfo(
+            name=Provider.waba,
+            description="The official WhatsApp Business Cloud API (Meta hosts the number; no worker).",
+            message_types=ALL_MESSAGE_TYPES - {"poll"},  # the Cloud API cannot send polls
+            pair_code=False,
+            read_receipts=True,
+            presence=False,
+            contacts_check=False,
+            unavailable_reason=not_built,
+        ),
+    ]
+    return {info.name: info for info in infos}

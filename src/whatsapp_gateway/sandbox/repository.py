@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from whatsapp_gateway.sandbox.models import SandboxDevice, SandboxLink, SandboxMailboxItem, SandboxMessage
+
+
+class SandboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def device(self, instance_id: str) -> SandboxDevice | None:
+        return await self.session.get(SandboxDevice, instance_id)
+
+    async def replace_device(self, device: SandboxDevice) -> None:
+        await self.session.execute(delete(SandboxDevice).where(SandboxDevice.instance_id == device.instance_id))
+        self.session.add(device)
+        await self.session.flush()
+
+    async def delete_device(self, instance_id: str) -> bool:
+        result = await self.session.execute(delete(SandboxDevice).where(SandboxDevice.instance_id == instance_id))
+        return bool(getattr(result, "rowcount", 0))
+
+    async def link(self, code: str) -> SandboxLink | None:
+        return await self.session.get(SandboxLink, code)
+
+    async def replace_links(self, instance_id: str, kind: str, link: SandboxLink | None) -> None:
+        statement = delete(SandboxLink).where(SandboxLink.instance_id == instance_id)
+        if kind:
+            statement = statement.where(SandboxLink.kind == kind)
+        await self.session.execute(statement)
+        if link is not None:
+            self.session.add(link)
+        await self.session.flush()
+
+    async def enqueue(self, instance_id: str, kind: str, payload: dict[str, object]) -> None:
+        self.session.add(SandboxMailboxItem(instance_id=instance_id, kind=kind, payload=payload))
+        await self.session.flush()
+
+    async def items_up_to(self, instance_id: str, seq: int) -> Sequence[SandboxMailboxItem]:
+        return (
+            await self.session.scalars(
+                select(SandboxMailboxItem)
+                .where(SandboxMailboxItem.instance_id == instance_id, SandboxMailboxItem.seq <= seq)
+                .order_by(SandboxMailboxItem.seq)
+            )
+        ).all()
+
+    async def items_after(self, instance_id: str, seq: int, *, limit: int) -> Sequence[SandboxMailboxItem]:
+        return (
+            await self.session.scalars(
+                select(SandboxMailboxItem)
+                .where(SandboxMailboxItem.instance_id == instance_id, SandboxMailboxItem.seq > seq)
+                .order_by(SandboxMailboxItem.seq)
+                .limit(limit)
+            )
+        ).all()
+
+    async def delete_items(self, instance_id: str, *, up_to: int | None = None, kinds: Sequence[str] = ()) -> None:
+        statement = delete(SandboxMailboxItem).where(SandboxMailboxItem.instance_id == instance_id)
+        if up_to is not None:
+            statement = statement.where(SandboxMailboxItem.seq <= up_to)
+        if kinds:
+            statement = statement.where(SandboxMailboxItem.kind.in_(kinds))
+        await self.session.execute(statement)
+
+    async def add_message(self, message: SandboxMessage) -> None:
+        self.session.add(message)
+        await self.session.flush()
+
+    async def message(self, provider_message_id: str) -> SandboxMessage | None:
+        return await self.session.get(SandboxMessage, provider_message_id)

@@ -1,0 +1,70 @@
+"""System tests: the real `wagw run` with real worker processes, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import create_postgres_database, drop_postgres_database
+from tests.support.gateway import Gateway, pid_alive
+from tests.support.server import running_server
+
+OPERATOR_KEY = "system-operator-" + secrets.token_urlsafe(24)
+SECRET_KEY = "system-secret-" + secrets.token_urlsafe(32)
+
+
+@pytest.fixture
+async def gateway_env(backend: str, request: pytest.FixtureRequest) -> AsyncIterator[dict[str, str]]:
+    """Settings for one gateway with a database of its own (its reconciler must see only its own instances)."""
+    env = {
+        "API_SECRET": OPERATOR_KEY,
+        "SECRET_KEY": SECRET_KEY,
+        "LOG_LEVEL": "DEBUG",
+        "RECONCILE_INTERVAL_SECONDS": "0.5",
+    }
+    if backend == "sqlite":
+        yield env
+        return
+    server_url = request.getfixturevalue("postgres_server_url")
+    url, name = await create_postgres_database(server_url)
+    yield {**env, "DATABASE_URL": url}
+    await drop_postgres_database(server_url, name)
+
+
+def kill_workers(data_dir: Path) -> None:
+    """Workers outlive the control plane by design; a test must not leave any behind."""
+    for record in (data_dir / "instances").glob("*/worker.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            pid = int(json.loads(record.read_text())["pid"])
+            if pid_alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def started_gateway(data_dir: Path, env: dict[str, str]) -> Iterator[Gateway]:
+    with running_server(data_dir, **env) as server:
+        gateway = Gateway(server, OPERATOR_KEY, data_dir)
+        try:
+            yield gateway
+        finally:
+            gateway.close()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    directory = tmp_path / "data"
+    yield directory
+    kill_workers(directory)
+
+
+@pytest.fixture
+def gateway(data_dir: Path, gateway_env: dict[str, str]) -> Iterator[Gateway]:
+    with started_gateway(data_dir, gateway_env) as gateway:
+        yield gateway
