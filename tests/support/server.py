@@ -41,8 +41,10 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def running_server(data_dir: Path, *, timeout: float = 30.0, **env: str) -> Iterator[RunningServer]:
-    port = free_port()
+def running_server(
+    data_dir: Path, *, timeout: float = 30.0, port: int | None = None, **env: str
+) -> Iterator[RunningServer]:
+    port = port or free_port()
     log_path = data_dir.parent / f"server-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:

@@ -28,6 +28,8 @@ async def gateway_env(backend: str, request: pytest.FixtureRequest) -> AsyncIter
         "SECRET_KEY": SECRET_KEY,
         "LOG_LEVEL": "DEBUG",
         "RECONCILE_INTERVAL_SECONDS": "0.5",
+        # Small, so a test can exceed the media limit without pushing megabytes through.
+        "MEDIA_MAX_BYTES": str(64 * 1024),
     }
     if backend == "sqlite":
         yield env
@@ -48,8 +50,8 @@ def kill_workers(data_dir: Path) -> None:
 
 
 @contextlib.contextmanager
-def started_gateway(data_dir: Path, env: dict[str, str]) -> Iterator[Gateway]:
-    with running_server(data_dir, **env) as server:
+def started_gateway(data_dir: Path, env: dict[str, str], *, port: int | None = None) -> Iterator[Gateway]:
+    with running_server(data_dir, port=port, **env) as server:
         gateway = Gateway(server, OPERATOR_KEY, data_dir)
         try:
             yield gateway
