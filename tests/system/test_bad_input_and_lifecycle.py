@@ -66,14 +66,16 @@ def test_stop_start_logout_and_delete(gateway: Gateway) -> None:
     first = gateway.worker_record(instance["id"])
 
     stopped = gateway.http.post(f"/api/instances/{instance['id']}/stop", headers=tenant.headers)
-    assert stopped.status_code == 200 and stopped.json()["desired_state"] == "stopped"
+    assert stopped.status_code == 200
+    assert stopped.json()["desired_state"] == "stopped"
     wait_for(lambda: gateway.instance(tenant, instance["id"])["status"] == "stopped", timeout=20, what="the stop")
     assert not pid_alive(first["pid"])
     assert worker_pids(instance["id"]) == []
     refused = gateway.send(tenant, instance["id"], {"to": "14155550312", "type": "text", "text": "x"})
     assert (refused.status_code, refused.json()["code"]) == (409, "not_connected")
     logs = gateway.http.get(f"/api/instances/{instance['id']}/logs", params={"tail": 50}, headers=tenant.headers)
-    assert logs.status_code == 200 and "listening" in logs.text
+    assert logs.status_code == 200
+    assert "listening" in logs.text
 
     started = gateway.http.post(f"/api/instances/{instance['id']}/start", headers=tenant.headers)
     assert started.status_code == 200
