@@ -14,7 +14,7 @@ from whatsapp_gateway.instance.endpoints import InstanceRef
 from whatsapp_gateway.pagination import InvalidCursor, Page, PageParams, encode_cursor, page_params
 from whatsapp_gateway.provider.auth import AuthenticatedWorker
 
-router = APIRouter(prefix="/api", tags=["events"], responses=problem_responses(401, 404, 422))
+router = APIRouter(prefix="/api", tags=["events"], responses=problem_responses(401, 404, 409, 422))
 internal_router = APIRouter(
     prefix="/internal/v1/instances/{instance_id}",
     tags=["worker internal API"],

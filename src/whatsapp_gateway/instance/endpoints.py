@@ -163,7 +163,7 @@ async def logout_instance(
 @router.get(
     "/instances/{instance}/logs",
     response_class=PlainTextResponse,
-    responses={200: {"content": {"text/plain": {}}}, **problem_responses(404)},
+    responses={200: {"content": {"text/plain": {}}}, **problem_responses(404, 409)},
 )
 async def instance_logs(
     instance: InstanceRef,

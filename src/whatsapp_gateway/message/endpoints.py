@@ -23,7 +23,8 @@ from whatsapp_gateway.message.schemas import (
 from whatsapp_gateway.pagination import Page, PageParams, page_params
 from whatsapp_gateway.provider import service as provider_service
 
-router = APIRouter(prefix="/api", tags=["messages"], responses=problem_responses(401, 404, 422))
+# Every route takes an instance reference, and a phone number shared by tenants is ambiguous to the operator (409).
+router = APIRouter(prefix="/api", tags=["messages"], responses=problem_responses(401, 404, 409, 422))
 
 IdempotencyKey = Annotated[
     str | None,

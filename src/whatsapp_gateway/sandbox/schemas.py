@@ -85,13 +85,19 @@ class HubPresenceRequest(BaseModel):
 class ScanRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"qr": "sandbox:1:Jx3…"}]})
 
-    qr: Annotated[str, Field(min_length=1, max_length=128, description="The QR string (GET /qr?format=json).")]
+    qr: Annotated[
+        str,
+        Field(min_length=1, max_length=128, pattern=r"^[!-~]+$", description="The QR string (GET /qr?format=json)."),
+    ]
 
 
 class EnterCodeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"code": "ABCD-EFGH"}]})
 
-    code: Annotated[str, Field(min_length=8, max_length=16, description="The pair code (POST /pair-code).")]
+    code: Annotated[
+        str,
+        Field(min_length=8, max_length=16, pattern=r"^[A-Za-z0-9 -]+$", description="The pair code (POST /pair-code)."),
+    ]
 
 
 class Linked(BaseModel):

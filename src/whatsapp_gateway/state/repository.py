@@ -23,7 +23,7 @@ class StateRepository:
                 InstanceStateEntry.instance_id == instance_id, InstanceStateEntry.key.in_(keys)
             )
         )
-        return {key: value for key, value in rows.tuples()}
+        return {key: value for key, value in rows}
 
     async def put_many(self, instance_id: str, values: Mapping[str, str]) -> None:
         if not values:
