@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.gateway import kill_workers
 from tests.support.server import running_server
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -41,11 +42,12 @@ def test_readme_starts_with_the_two_commands() -> None:
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-def test_quickstart_works_as_written(tmp_path: Path) -> None:
+def test_quickstart_works_as_written(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     script = quickstart_script()
     expected = [int(code) for code in re.findall(r"^# → (\d{3})", script, flags=re.MULTILINE)]
     assert len(expected) >= 8
     status_log = tmp_path / "statuses"
+    request.addfinalizer(lambda: kill_workers(tmp_path / "data"))
     with running_server(tmp_path / "data") as server:
         assert script.count("GW=http://localhost:3000") == 1
         runnable = script.replace("GW=http://localhost:3000", f"GW={server.base_url}")
@@ -62,6 +64,9 @@ def test_quickstart_works_as_written(tmp_path: Path) -> None:
         assert statuses == expected, result.stdout
         assert '"phone":"14155550100"' in result.stdout
         assert '"code":"phone_already_registered"' in result.stdout
+        assert '"connection_state":"connected"' in result.stdout
+        assert '"text":"Thanks!"' in result.stdout
+        assert (tmp_path / "qr.png").read_bytes().startswith(b"\x89PNG")
 
         key = (tmp_path / "data" / "operator-key").read_text().strip()
         tenants = httpx.get(server.base_url + "/api/tenants", headers={"Authorization": f"Bearer {key}"}).json()

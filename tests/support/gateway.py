@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -146,3 +148,12 @@ def worker_pids(instance_id: str) -> list[int]:
         if f"INSTANCE_ID={instance_id}".encode() in environ.split(b"\0") and pid_alive(int(entry.name)):
             pids.append(int(entry.name))
     return pids
+
+
+def kill_workers(data_dir: Path) -> None:
+    """Workers outlive the control plane by design; a test must not leave any behind."""
+    for record in (data_dir / "instances").glob("*/worker.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            pid = int(json.loads(record.read_text())["pid"])
+            if pid_alive(pid):
+                os.killpg(pid, signal.SIGKILL)

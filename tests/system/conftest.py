@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import secrets
-import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import create_postgres_database, drop_postgres_database
-from tests.support.gateway import Gateway, pid_alive
+from tests.support.gateway import Gateway, kill_workers
 from tests.support.server import running_server
 
 OPERATOR_KEY = "system-operator-" + secrets.token_urlsafe(24)
@@ -38,15 +35,6 @@ async def gateway_env(backend: str, request: pytest.FixtureRequest) -> AsyncIter
     url, name = await create_postgres_database(server_url)
     yield {**env, "DATABASE_URL": url}
     await drop_postgres_database(server_url, name)
-
-
-def kill_workers(data_dir: Path) -> None:
-    """Workers outlive the control plane by design; a test must not leave any behind."""
-    for record in (data_dir / "instances").glob("*/worker.json"):
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            pid = int(json.loads(record.read_text())["pid"])
-            if pid_alive(pid):
-                os.killpg(pid, signal.SIGKILL)
 
 
 @contextlib.contextmanager

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import enum
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from whatsapp_gateway.instance.qr import render_qr
 from whatsapp_gateway.instance.schemas import Instance, InstanceCreate, InstanceFilters, InstanceUpdate, PairCodeRequest
 from whatsapp_gateway.pagination import Page, PageParams, page_params
 from whatsapp_gateway.provider import service as provider_service
+from whatsapp_gateway.provider.client import InstanceNotRunning, WorkerProblem, WorkerUnavailable
 from whatsapp_gateway.provider.service import PairCode
 
 router = APIRouter(prefix="/api", tags=["instances"], responses=problem_responses(401, 422))
@@ -182,6 +184,11 @@ async def instance_logs(
 # -- login -------------------------------------------------------------------------------------------
 
 
+# Answers that mean "no QR yet" while a worker is starting, worth waiting out when the caller asked to wait.
+QR_NOT_YET = {"qr_unavailable", "instance_not_running", "worker_unavailable"}
+QR_WAIT_STEP_SECONDS = 0.1
+
+
 class QrFormat(enum.StrEnum):
     png = "png"
     svg = "svg"
@@ -211,14 +218,29 @@ async def instance_qr(
     format: Annotated[QrFormat, Query(description="`png` (default), `svg`, or `json` with the raw string.")] = (
         QrFormat.png
     ),
+    wait: Annotated[
+        float, Query(ge=0, le=30, description="Seconds to wait for a QR when there is none yet (a worker starting).")
+    ] = 0,
 ) -> Response:
     """The QR code to scan with WhatsApp (Linked devices → Link a device). It changes about every 20 seconds.
 
-    404 `qr_unavailable` until the worker shows one; 409 `already_connected` once linked.
+    404 `qr_unavailable` until the worker shows one (or pass `wait`); 409 `already_connected` once linked.
     """
-    found = await instance_service.get(session, principal, instance)
-    await session.commit()
-    code = await provider_service.qr(workers, found)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        found = await instance_service.get(session, principal, instance)
+        await session.commit()
+        try:
+            code = await provider_service.qr(workers, found)
+            break
+        except (InstanceNotRunning, WorkerUnavailable, WorkerProblem) as exc:
+            waiting = exc.code in QR_NOT_YET and found.desired_state is DesiredState.running
+            if not waiting or loop.time() + QR_WAIT_STEP_SECONDS > deadline:
+                raise
+        await asyncio.sleep(QR_WAIT_STEP_SECONDS)
+        # The next look must see the worker's progress, not this session's cached copy of the instance.
+        session.expire_all()
     if format is QrFormat.json:
         return Response(code.model_dump_json(), media_type="application/json")
     return render_qr(code.qr, kind=format.value)

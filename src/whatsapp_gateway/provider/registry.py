@@ -6,6 +6,7 @@ providers whose worker is not running (or cannot run on this host).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 from dataclasses import dataclass
@@ -54,7 +55,9 @@ def worker_command(provider: Provider) -> list[str]:
     raise ValueError(f"provider {provider} has no worker on this host")
 
 
+@functools.cache
 def _providers() -> dict[Provider, ProviderInfo]:
+    # Built once per process: availability is a fact about this installation, and it is asked on every send.
     not_built = "Not built yet: this provider's worker arrives in a later release."
     infos = [
         ProviderInfo(

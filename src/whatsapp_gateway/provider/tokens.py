@@ -7,6 +7,7 @@ worthless as soon as its epoch is superseded.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -27,7 +28,9 @@ def load_secret_key(settings: Settings) -> bytes:
     return value.encode()
 
 
+@functools.lru_cache(maxsize=4096)
 def worker_token(secret_key: bytes, instance_id: str, epoch: int) -> str:
+    # Cached: every internal call checks one, and every call to a worker makes one.
     digest = hmac.new(secret_key, f"worker-token:{instance_id}:{epoch}".encode(), hashlib.sha256).hexdigest()
     return f"wkt_{digest}"
 

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+import httpx
+
+from tests.support.api import Api
+
+
+async def test_providers_list_capabilities_and_availability(client: httpx.AsyncClient, api: Api) -> None:
+    tenant = await api.new_tenant()
+    listed = (await client.get("/api/providers", headers=tenant.headers)).json()["data"]
+    by_name = {p["name"]: p for p in listed}
+    assert set(by_name) == {"sandbox", "whatsmeow", "baileys", "wawebjs", "waba"}
+    assert by_name["sandbox"]["available"] is True
+    assert "poll" not in by_name["sandbox"]["capabilities"]["message_types"]
+    assert by_name["sandbox"]["capabilities"]["pair_code"] is True
+    assert by_name["whatsmeow"]["available"] is False
+    assert by_name["whatsmeow"]["unavailable_reason"]
+    assert (await client.get("/api/providers")).status_code == 401
