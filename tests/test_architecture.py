@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "whatsapp_gateway"
@@ -50,4 +51,29 @@ def test_only_runtime_talks_to_docker() -> None:
         for path in PACKAGE.rglob("*.py")
         if _domain_of(path) != "runtime" and any(n == "docker" or n.startswith("docker.") for n in _imports(path))
     ]
+    assert offenders == []
+
+
+def test_only_provider_talks_to_workers() -> None:
+    allowed = {"provider", None}
+    offenders = [
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if _domain_of(path) not in allowed
+        and path.name != "app.py"  # makes the one shared client and hands it to provider.client
+        and any(n == "httpx" or n.startswith("httpx.") for n in _imports(path))
+    ]
+    assert offenders == []
+
+
+def test_the_sandbox_worker_is_a_worker_like_any_other() -> None:
+    """It speaks only the protocol: no control-plane imports, and only the standard library and h11 (memory)."""
+    worker = PACKAGE.parent / "sandbox_worker"
+    stdlib = sys.stdlib_module_names
+    offenders = []
+    for path in worker.rglob("*.py"):
+        for name in _imports(path):
+            top = name.split(".")[0]
+            if top not in stdlib and top not in {"h11", "sandbox_worker"}:
+                offenders.append(f"{path.name} imports {name}")
     assert offenders == []

@@ -19,6 +19,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "offline: provider conformance checks against a fake control plane, with WhatsApp (or the sandbox hub) "
         "unreachable",
     )
+    config.addinivalue_line(
+        "markers", "online: provider conformance checks under the real control plane, paired and messaging"
+    )
 
 
 @pytest.hookimpl(wrapper=True)

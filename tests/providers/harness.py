@@ -91,6 +91,9 @@ class ProviderSpec:
     # The fencing test needs the worker to call the gateway after the epoch moved on. Workers that call it on their
     # own while offline (the sandbox retries its hub) need nothing; others name here a call that makes them do so.
     provoke_gateway_call: Callable[[WorkerProcess], Awaitable[None]] | None = None
+    # The online part needs someone to play the phone (scan the QR, write to the number). Only the sandbox has one
+    # here; real engines need WhatsApp's servers and a real phone, which this host reaches neither of.
+    online_unavailable: str | None = "needs WhatsApp's servers and a real phone; this host reaches neither"
 
     def unavailable_reason(self) -> str | None:
         return self.unavailable()
@@ -131,6 +134,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         unavailable=_always_available,
         config={"qr_interval_seconds": 2},
         message_types=frozenset(MESSAGE_TYPES) - {"poll"},  # docs/providers/sandbox.md, "Capabilities"
+        online_unavailable=None,  # the gateway's sandbox API plays the phone
     ),
     # The entries below describe workers that do not exist yet; capabilities are to be confirmed when they land.
     ProviderSpec(

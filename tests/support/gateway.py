@@ -121,6 +121,18 @@ class Gateway:
         assert response.status_code == 200, response.text
         return dict(response.json())
 
+    def inbound(self, tenant: Tenant, instance_id: str, text: str) -> None:
+        """A text from a simulated outside contact (the sandbox network)."""
+        response = self.http.post(
+            "/api/sandbox/inbound",
+            json={"instance": instance_id, "from": "+4915100000001", "type": "text", "text": text},
+            headers=tenant.headers,
+        )
+        assert response.status_code == 202, response.text
+
+    def received_texts(self, tenant: Tenant, instance_id: str) -> list[str]:
+        return [e["data"].get("text", "") for e in self.events(tenant, instance_id, "message.received")]
+
     def worker_record(self, instance_id: str) -> dict[str, Any]:
         """The local runtime's record of the instance's worker (pid, epoch)."""
         path = self.data_dir / "instances" / instance_id / "worker.json"
