@@ -41,10 +41,16 @@ class _Connection:
         self.reader = reader
         self.writer = writer
         self.h11 = h11.Connection(h11.CLIENT)
+        self.idle_since = 0.0
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.writer.close()
+
+
+# Pooled connections idle longer than this are not reused: servers close idle keep-alive connections (uvicorn after
+# 5 s by default), and a request written into a connection the server is closing is lost in a race.
+_MAX_IDLE_SECONDS = 4.0
 
 
 class HttpClient:
@@ -86,7 +92,7 @@ class HttpClient:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise HttpClientError(f"{method} {path}: timed out")
-            conn = self._idle.pop() if self._idle else None
+            conn = self._pooled(loop.time())
             reused = conn is not None
             try:
                 if conn is None:
@@ -96,6 +102,8 @@ class HttpClient:
                 assert conn is not None
                 conn.close()
                 if reused and attempt == 0:
+                    # The server closed it while idle, and probably its pooled siblings too: retry on a new one.
+                    self._drop_idle()
                     continue
                 raise HttpClientError(f"{method} {path}: connection closed by the server") from None
             except TimeoutError:
@@ -113,6 +121,7 @@ class HttpClient:
                 raise
             if reusable and not self._closed and len(self._idle) < self._max_idle:
                 conn.h11.start_next_cycle()
+                conn.idle_since = loop.time()
                 self._idle.append(conn)
             else:
                 conn.close()
@@ -121,6 +130,17 @@ class HttpClient:
 
     async def close(self) -> None:
         self._closed = True
+        self._drop_idle()
+
+    def _pooled(self, now: float) -> _Connection | None:
+        while self._idle:
+            conn = self._idle.pop()
+            if now - conn.idle_since < _MAX_IDLE_SECONDS:
+                return conn
+            conn.close()
+        return None
+
+    def _drop_idle(self) -> None:
         while self._idle:
             self._idle.pop().close()
 

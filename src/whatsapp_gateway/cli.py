@@ -87,6 +87,9 @@ def _run(settings: Settings, *, host: str | None, port: int | None) -> int:
         proxy_headers=True,
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         timeout_graceful_shutdown=10,
+        # Workers keep connections to the internal API open between calls; a longer idle timeout than uvicorn's 5 s
+        # spares them reconnects (their clients drop idle connections after 4 s of their own).
+        timeout_keep_alive=30,
     )
     return 0
 
