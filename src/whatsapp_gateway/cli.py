@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
+from collections.abc import Callable
+from types import FrameType
 
 import uvicorn
+from fastapi import FastAPI
 from pydantic import ValidationError
 
 from whatsapp_gateway import __version__, migrate
 from whatsapp_gateway.api_key.operator_key import load_operator_key
 from whatsapp_gateway.config import Environment, Settings
 from whatsapp_gateway.logging import configure_logging
+from whatsapp_gateway.sandbox.hub import MailboxNotifier
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,8 +84,9 @@ def _run(settings: Settings, *, host: str | None, port: int | None) -> int:
 
     from whatsapp_gateway.app import create_app
 
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=host,
         port=port,
         log_config=None,
@@ -91,7 +97,35 @@ def _run(settings: Settings, *, host: str | None, port: int | None) -> int:
         # spares them reconnects (their clients drop idle connections after 4 s of their own).
         timeout_keep_alive=30,
     )
+    _Server(config, on_exit=lambda: _end_long_polls(app)).run()
     return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the app as soon as a stop is asked for.
+
+    uvicorn waits for open requests before it shuts the app down; the sandbox hub's long polls would hold that up
+    for their whole wait, so they are ended first.
+    """
+
+    def __init__(self, config: uvicorn.Config, *, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self._on_exit()
+
+
+def _end_long_polls(app: FastAPI) -> None:
+    notifier: MailboxNotifier | None = getattr(app.state, "sandbox_notifier", None)
+    if notifier is None:
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    loop.call_soon_threadsafe(notifier.close)
 
 
 def _redacted(url: str) -> str:

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     restart_backoff_max_seconds: Annotated[float, Field(ge=1, le=3600)] = Field(
         60.0, description="Longest wait between two restarts of a worker that keeps crashing."
     )
+    sandbox_qr_interval_seconds: Annotated[float, Field(ge=1, le=300)] = Field(
+        20.0, description="How often a sandbox worker's QR code rotates (each one expires when the next is shown)."
+    )
     media_max_bytes: Annotated[int, Field(ge=1024)] = Field(
         16 * 1024 * 1024, description="Largest image, video, audio or sticker a message may carry."
     )

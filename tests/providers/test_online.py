@@ -8,9 +8,12 @@ with that reason. Control-plane behaviour that does not depend on the provider i
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import http.server
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -209,3 +212,61 @@ def test_a_killed_worker_is_restarted_connected_and_loses_nothing(live: Gateway)
     )
     assert sorted(texts) == sorted(expected), "a message was lost or doubled"
     assert worker_pids(instance["id"]) == [restarted["pid"]]
+
+
+def test_qr_codes_rotate_and_old_ones_expire(
+    online_provider: ProviderSpec, data_dir: Path, gateway_env: dict[str, str]
+) -> None:
+    with started_gateway(data_dir, {**gateway_env, "SANDBOX_QR_INTERVAL_SECONDS": "1"}) as live:
+        tenant = live.new_tenant()
+        instance = live.new_instance(tenant, "+14155550231")
+        first = live.qr(tenant, instance["id"])
+        second = wait_for(
+            lambda: (q := live.qr(tenant, instance["id"])) != first and q, timeout=10, what="the QR to rotate"
+        )
+        stale = live.http.post("/api/sandbox/scan", json={"qr": first}, headers=tenant.headers)
+        assert (stale.status_code, stale.json()["code"]) == (410, "link_expired")
+        rotations = len(live.events(tenant, instance["id"], "session.qr"))
+        assert rotations >= 2
+        current = live.qr(tenant, instance["id"])
+        assert live.http.post("/api/sandbox/scan", json={"qr": current}, headers=tenant.headers).status_code == 200
+        live.wait_state(tenant, instance["id"], "connected")
+        again = live.http.post("/api/sandbox/scan", json={"qr": second}, headers=tenant.headers)
+        assert again.status_code == 410
+
+
+def test_media_by_url_is_fetched_by_the_worker(live: Gateway, tmp_path: Path) -> None:
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "dot.png").write_bytes(TINY_PNG)
+    (tmp_path / "www" / "big.bin").write_bytes(b"\0" * (16 * 1024 * 1024 + 1))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "www"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        tenant = live.new_tenant()
+        a = live.new_instance(tenant, "+14155550241")
+        b = live.new_instance(tenant, "+14155550242")
+        live.pair(tenant, a["id"])
+        live.pair(tenant, b["id"])
+        sent = live.send(
+            tenant,
+            a["id"],
+            {"to": "14155550242", "type": "document", "media": {"url": f"{base}/dot.png", "filename": "dot.png"}},
+        )
+        assert sent.status_code == 202, sent.text
+        received = wait_for(lambda: live.events(tenant, b["id"], "message.received"), timeout=15, what="the document")[
+            0
+        ]
+        assert received["data"]["media"]["sha256"] == hashlib.sha256(TINY_PNG).hexdigest()
+        assert received["data"]["media"]["filename"] == "dot.png"
+        too_big = live.send(
+            tenant, a["id"], {"to": "14155550242", "type": "image", "media": {"url": f"{base}/big.bin"}}
+        )
+        assert (too_big.status_code, too_big.json()["code"]) == (413, "media_too_large")
+        missing = live.send(tenant, a["id"], {"to": "14155550242", "type": "image", "media": {"url": f"{base}/nope"}})
+        assert missing.status_code in (422, 502), missing.text
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -38,6 +38,14 @@ STABLE_AFTER = dt.timedelta(seconds=60)
 CRASHES_BEFORE_ERROR = 3
 
 
+def restart_delay(crashes: int, cap: float) -> float:
+    """Seconds to wait before restarting a worker that crashed `crashes` times in a row.
+
+    The first restart is immediate (one crash should cost seconds, not more), then 1 s, 2 s, 4 s … up to `cap`.
+    """
+    return 0.0 if crashes <= 1 else min(2.0 ** (crashes - 2), cap)
+
+
 @dataclass
 class CrashRecord:
     count: int = 0
@@ -167,8 +175,7 @@ class Reconciler:
             return  # this exit is already counted
         record.last_epoch = worker.epoch
         record.count += 1
-        # The first restart is immediate (a single crash should cost seconds), then 1 s, 2 s, 4 s … up to the cap.
-        delay = 0.0 if record.count == 1 else min(2.0 ** (record.count - 2), self._settings.restart_backoff_max_seconds)
+        delay = restart_delay(record.count, self._settings.restart_backoff_max_seconds)
         record.next_start_at = asyncio.get_running_loop().time() + delay
         log.warning(
             "worker_exited",
@@ -214,7 +221,7 @@ class Reconciler:
             "WORKER_TOKEN": worker_token(self._secret_key, instance.id, instance.epoch),
             "GATEWAY_URL": self._gateway_url,
             "LISTEN": "127.0.0.1:0",
-            "PROVIDER_CONFIG": json.dumps({}),
+            "PROVIDER_CONFIG": json.dumps(registry.worker_config(instance.provider, self._settings)),
             "LOG_LEVEL": self._settings.log_level.lower(),
         }
         return WorkerSpec(

@@ -11,6 +11,7 @@ import importlib.util
 import sys
 from dataclasses import dataclass
 
+from whatsapp_gateway.config import Settings
 from whatsapp_gateway.instance.models import Provider
 
 ALL_MESSAGE_TYPES = frozenset(
@@ -53,6 +54,13 @@ def worker_command(provider: Provider) -> list[str]:
         # The same interpreter as the control plane: the worker ships in the same installation.
         return [sys.executable, "-m", "sandbox_worker"]
     raise ValueError(f"provider {provider} has no worker on this host")
+
+
+def worker_config(provider: Provider, settings: Settings) -> dict[str, object]:
+    """The worker's PROVIDER_CONFIG: provider settings that come from the gateway's configuration."""
+    if provider is Provider.sandbox:
+        return {"qr_interval_seconds": settings.sandbox_qr_interval_seconds}
+    return {}
 
 
 @functools.cache

@@ -113,7 +113,7 @@ async def poll(
         # End the read transaction before waiting: on SQLite the process has one connection for everyone.
         await session.commit()
         remaining = loop_deadline - loop.time()
-        if items or remaining <= 0:
+        if items or remaining <= 0 or notifier.closing:
             return PollResult(items=items)
         await notifier.wait(worker.instance_id, min(remaining, POLL_RECHECK_SECONDS))
 

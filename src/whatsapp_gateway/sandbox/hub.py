@@ -13,6 +13,14 @@ from collections import defaultdict
 class MailboxNotifier:
     def __init__(self) -> None:
         self._events: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
+        self.closing = False
+
+    def close(self) -> None:
+        """The server is stopping: end every long poll now, so they do not hold up its graceful shutdown."""
+        self.closing = True
+        for events in self._events.values():
+            for event in events:
+                event.set()
 
     def notify(self, instance_ids: set[str]) -> None:
         for instance_id in instance_ids:
@@ -20,6 +28,8 @@ class MailboxNotifier:
                 event.set()
 
     async def wait(self, instance_id: str, timeout: float) -> None:  # noqa: ASYNC109 - a long poll's wait
+        if self.closing:
+            return
         event = asyncio.Event()
         self._events[instance_id].add(event)
         try:

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from whatsapp_gateway.sandbox.models import SandboxDevice, SandboxLink, SandboxMailboxItem, SandboxMessage
+
+# Expired login offers are kept this long, so that scanning one answers "expired" rather than "unknown".
+LINK_KEPT_AFTER_EXPIRY = dt.timedelta(hours=1)
 
 
 class SandboxRepository:
@@ -27,13 +31,17 @@ class SandboxRepository:
     async def link(self, code: str) -> SandboxLink | None:
         return await self.session.get(SandboxLink, code)
 
-    async def replace_links(self, instance_id: str, kind: str, link: SandboxLink | None) -> None:
-        statement = delete(SandboxLink).where(SandboxLink.instance_id == instance_id)
-        if kind:
-            statement = statement.where(SandboxLink.kind == kind)
-        await self.session.execute(statement)
-        if link is not None:
-            self.session.add(link)
+    async def expire_links(self, instance_id: str, kind: str, *, now: dt.datetime) -> None:
+        """End the instance's current offers of that kind (kept a while, so a late scan is told it expired)."""
+        await self.session.execute(
+            update(SandboxLink)
+            .where(SandboxLink.instance_id == instance_id, SandboxLink.kind == kind, SandboxLink.expires_at > now)
+            .values(expires_at=now)
+        )
+        await self.session.execute(delete(SandboxLink).where(SandboxLink.expires_at < now - LINK_KEPT_AFTER_EXPIRY))
+
+    async def add_link(self, link: SandboxLink) -> None:
+        self.session.add(link)
         await self.session.flush()
 
     async def enqueue(self, instance_id: str, kind: str, payload: dict[str, object]) -> None:

@@ -118,12 +118,15 @@ class Hub:
 
     async def new_qr(self, caller: WorkerCaller) -> LoginOffer:
         code = QR_PREFIX + secrets.token_urlsafe(18)
-        expires_at = utcnow() + QR_LIFETIME
+        now = utcnow()
+        expires_at = now + QR_LIFETIME
         # Issuing a QR expires the previous ones: only the QR on screen can be scanned.
-        link = SandboxLink(
-            code=code, kind="qr", tenant_id=caller.tenant_id, instance_id=caller.instance_id, expires_at=expires_at
+        await self.repository.expire_links(caller.instance_id, "qr", now=now)
+        await self.repository.add_link(
+            SandboxLink(
+                code=code, kind="qr", tenant_id=caller.tenant_id, instance_id=caller.instance_id, expires_at=expires_at
+            )
         )
-        await self.repository.replace_links(caller.instance_id, "qr", link)
         return LoginOffer(qr=code, expires_at=expires_at)
 
     async def new_pair_code(self, caller: WorkerCaller, phone: str) -> LoginOffer:
@@ -134,11 +137,14 @@ class Hub:
         if normalized != caller.phone:
             raise PhoneMismatch(f"This instance's number is {caller.phone}.")
         raw = "".join(secrets.choice(PAIR_CODE_ALPHABET) for _ in range(8))
-        expires_at = utcnow() + PAIR_CODE_LIFETIME
-        link = SandboxLink(
-            code=raw, kind="code", tenant_id=caller.tenant_id, instance_id=caller.instance_id, expires_at=expires_at
+        now = utcnow()
+        expires_at = now + PAIR_CODE_LIFETIME
+        await self.repository.expire_links(caller.instance_id, "code", now=now)
+        await self.repository.add_link(
+            SandboxLink(
+                code=raw, kind="code", tenant_id=caller.tenant_id, instance_id=caller.instance_id, expires_at=expires_at
+            )
         )
-        await self.repository.replace_links(caller.instance_id, "code", link)
         return LoginOffer(code=f"{raw[:4]}-{raw[4:]}", expires_at=expires_at)
 
     async def acknowledge(self, caller: WorkerCaller, up_to: int) -> None:
@@ -274,7 +280,9 @@ class Hub:
             secret_hash=_secret_hash(device_secret),
         )
         await self.repository.replace_device(device)
-        await self.repository.replace_links(instance.id, "", None)
+        # Used: every offer of this instance ends now (a second scan of the same QR is told it expired).
+        await self.repository.expire_links(instance.id, "qr", now=utcnow())
+        await self.repository.expire_links(instance.id, "code", now=utcnow())
         # Whatever the network held about an earlier device is void for the new one.
         await self.repository.delete_items(instance.id, kinds=["paired", "unlinked", "drop"])
         await self._enqueue(
