@@ -48,13 +48,6 @@ class PairCodeRequest(BaseModel):
     phone: Annotated[str, Field(min_length=1, max_length=32)]
 
 
-class MailboxItem(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    seq: int
-    kind: str
-
-
 class PollResult(BaseModel):
     items: list[dict[str, Any]]
 

@@ -21,6 +21,7 @@ from whatsapp_gateway.ids import new_id
 from whatsapp_gateway.instance import service as instance_service
 from whatsapp_gateway.instance.fields import normalize_phone
 from whatsapp_gateway.instance.models import Instance, Provider
+from whatsapp_gateway.provider import registry
 from whatsapp_gateway.provider.auth import WorkerCaller
 from whatsapp_gateway.sandbox.models import SandboxDevice, SandboxLink, SandboxMessage
 from whatsapp_gateway.sandbox.repository import SandboxRepository
@@ -32,6 +33,7 @@ PAIR_CODE_LIFETIME = dt.timedelta(minutes=3)
 # Pair codes avoid letters and digits people confuse (0/O, 1/I/L), as WhatsApp's do.
 PAIR_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
 POLL_BATCH = 100
+SANDBOX_MESSAGE_TYPES = registry.get(Provider.sandbox).message_types
 USER_SERVER = "s.whatsapp.net"
 
 
@@ -163,9 +165,13 @@ class Hub:
     async def send(self, caller: WorkerCaller, body: dict[str, Any]) -> str:
         if await self.repository.device(caller.instance_id) is None:
             raise HubNotConnected("Link a device first (scan the QR).")
-        to = body.get("to")
+        to, client_id, kind = body.get("to"), body.get("id"), body.get("type")
         if not isinstance(to, str):
             raise HubInvalidRecipient("`to` is required.")
+        if not isinstance(client_id, str) or not 0 < len(client_id) <= 80 or not client_id.isprintable():
+            raise UnprocessableInput("`id` is the client's message id: 1-80 printable characters.")
+        if not isinstance(kind, str) or kind not in SANDBOX_MESSAGE_TYPES:
+            raise UnprocessableInput(f"The sandbox carries {', '.join(sorted(SANDBOX_MESSAGE_TYPES))} messages.")
         recipient_phone = _phone_of(to)
         provider_message_id = "SBX" + secrets.token_hex(10).upper()
         recipient = await self._sandbox_number(caller.tenant_id, recipient_phone)
@@ -174,7 +180,7 @@ class Hub:
                 provider_message_id=provider_message_id,
                 tenant_id=caller.tenant_id,
                 sender_instance_id=caller.instance_id,
-                client_message_id=str(body["id"])[:80] if body.get("id") else None,
+                client_message_id=client_id,
                 sender_phone=caller.phone,
                 recipient_phone=recipient_phone,
                 recipient_instance_id=recipient.id if recipient else None,
