@@ -42,12 +42,6 @@ def poke_reconciler(request: Request) -> None:
         reconciler.poke()
 
 
-def request_restart(request: Request, instance_id: str) -> None:
-    reconciler: Reconciler | None = request.app.state.reconciler
-    if reconciler is not None:
-        reconciler.request_restart(instance_id)
-
-
 async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 def load_all_models() -> None:
+    from whatsapp_gateway import lease as _lease  # noqa: F401
     from whatsapp_gateway.api_key import models as _api_key  # noqa: F401
     from whatsapp_gateway.event import models as _event  # noqa: F401
     from whatsapp_gateway.instance import models as _instance  # noqa: F401

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
 
 from whatsapp_gateway.api_key.auth import AuthenticatedPrincipal
-from whatsapp_gateway.deps import RuntimeDep, SessionDep, WorkersDep, poke_reconciler, request_restart
+from whatsapp_gateway.deps import RuntimeDep, SessionDep, WorkersDep, poke_reconciler
 from whatsapp_gateway.errors import problem_responses
 from whatsapp_gateway.instance import service as instance_service
 from whatsapp_gateway.instance.models import DesiredState, InstanceStatus, Provider
@@ -140,9 +140,10 @@ async def restart_instance(
     instance: InstanceRef, request: Request, session: SessionDep, principal: AuthenticatedPrincipal
 ) -> Instance:
     """Replace the instance's worker with a fresh one (a new epoch). The session is kept."""
-    updated = await instance_service.set_desired_state(session, principal, instance, DesiredState.running)
+    updated = await instance_service.get(session, principal, instance)
+    await instance_service.request_restart(session, updated)
     await session.commit()
-    request_restart(request, updated.id)
+    poke_reconciler(request)
     return Instance.from_model(updated)
 
 
@@ -158,7 +159,9 @@ async def logout_instance(
     found = await instance_service.get(session, principal, instance)
     await session.commit()  # no transaction held open while the worker works
     await provider_service.logout(workers, found)
-    request_restart(request, found.id)
+    await instance_service.request_restart(session, found)
+    await session.commit()
+    poke_reconciler(request)
     return Instance.from_model(found)
 
 

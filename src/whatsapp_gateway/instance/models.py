@@ -86,6 +86,9 @@ class Instance(Base):
     node: Mapped[str | None] = mapped_column(String(100))
     # Incremented at every worker start; calls from a worker with an older epoch are refused (fencing).
     epoch: Mapped[int] = mapped_column(Integer, default=0)
+    # A restart asked for at this time: a worker started before it is replaced (kept in the database, so the request
+    # reaches whichever replica reconciles, and survives a crash).
+    restart_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # host:port the current worker announced in its `worker.ready` event; null while no worker serves.
     worker_address: Mapped[str | None] = mapped_column(String(255))
     # Why the instance is in its status or connection state (the last crash, a logout reason, …).

@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from whatsapp_gateway.api_key.principal import Principal
+from whatsapp_gateway.db import utcnow
 from whatsapp_gateway.errors import Conflict, NotFound, UnprocessableInput
 from whatsapp_gateway.ids import is_id
 from whatsapp_gateway.instance.fields import normalize_phone
@@ -184,6 +185,13 @@ async def set_desired_state(
         instance.status = InstanceStatus.stopping
     await session.flush()
     return instance
+
+
+async def request_restart(session: AsyncSession, instance: Instance) -> None:
+    """Ask for a fresh worker: the reconciler replaces any worker started before now."""
+    instance.desired_state = DesiredState.running
+    instance.restart_requested_at = utcnow()
+    await session.flush()
 
 
 async def list_for_reconcile(session: AsyncSession, *, providers: Sequence[Provider]) -> Sequence[Instance]:

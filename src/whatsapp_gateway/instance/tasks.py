@@ -12,12 +12,16 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import os
+import secrets
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from whatsapp_gateway import lease
 from whatsapp_gateway.config import Settings
 from whatsapp_gateway.db import utcnow
 from whatsapp_gateway.instance import service as instance_service
@@ -32,6 +36,8 @@ log = structlog.get_logger(__name__)
 
 # Providers whose instances run a worker; `waba` lives in the control plane itself.
 WORKER_PROVIDERS = [Provider.sandbox, Provider.whatsmeow, Provider.baileys, Provider.wawebjs]
+# One replica at a time reconciles (docs/operations.md).
+LEASE_NAME = "reconciler"
 # A worker that ran this long without crashing has its crash count forgotten.
 STABLE_AFTER = dt.timedelta(seconds=60)
 # After this many crashes in a row the instance shows `error` (it is still restarted, with backoff).
@@ -73,24 +79,28 @@ class Reconciler:
         self._wake = asyncio.Event()
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._crashes: dict[str, CrashRecord] = {}
-        self._restart_requested: set[str] = set()
         # When each instance's last action ended (loop time). A round whose view of the runtime is older than that
         # would act on a stale picture (start a worker that was just started), so it leaves the instance alone.
         self._action_ended_at: dict[str, float] = {}
+        self._holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        # Long enough to survive a slow round, short enough that a standby takes over within seconds.
+        self._lease_ttl = dt.timedelta(seconds=max(10.0, 5 * settings.reconcile_interval_seconds))
 
     def poke(self) -> None:
         """Run a round now (an instance was created, started, stopped, deleted)."""
         self._wake.set()
 
-    def request_restart(self, instance_id: str) -> None:
-        self._restart_requested.add(instance_id)
-        self.poke()
-
     async def run(self) -> None:
-        log.info("reconciler_started", runtime=self._runtime.name)
+        log.info("reconciler_started", runtime=self._runtime.name, holder=self._holder)
+        leading = False
         while True:
             try:
-                await self.reconcile_once()
+                holds = await lease.acquire(self._sessionmaker, LEASE_NAME, self._holder, ttl=self._lease_ttl)
+                if holds != leading:
+                    leading = holds
+                    log.info("reconciler_lease", holding=holds, holder=self._holder)
+                if holds:
+                    await self.reconcile_once()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -100,10 +110,13 @@ class Reconciler:
             self._wake.clear()
 
     async def close(self) -> None:
-        """Wait for in-flight actions (a graceful stop must not be cut in half by our own shutdown)."""
+        """Wait for in-flight actions (a graceful stop must not be cut in half by our own shutdown), then let a
+        standby replica take over at once."""
         tasks = [t for t in self._inflight.values() if not t.done()]
         if tasks:
             await asyncio.wait(tasks, timeout=self._settings.worker_stop_grace_seconds + 5)
+        with contextlib.suppress(Exception):
+            await lease.release(self._sessionmaker, LEASE_NAME, self._holder)
 
     async def reconcile_once(self) -> None:
         observed_at = asyncio.get_running_loop().time()
@@ -154,14 +167,12 @@ class Reconciler:
             return None
 
         if worker is not None and worker.running and current:
-            if instance.id in self._restart_requested:
-                self._restart_requested.discard(instance.id)
+            if instance.restart_requested_at is not None and worker.started_at < instance.restart_requested_at:
                 return lambda: self._restart(instance.id)
             crashes = self._crashes.get(instance.id)
             if crashes is not None and utcnow() - worker.started_at > STABLE_AFTER:
                 del self._crashes[instance.id]
             return None
-        self._restart_requested.discard(instance.id)
         if worker is not None and not worker.running and current:
             self._record_crash(instance, worker)
         crashes = self._crashes.get(instance.id)
