@@ -12,8 +12,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import os
-import secrets
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -82,7 +80,9 @@ class Reconciler:
         # When each instance's last action ended (loop time). A round whose view of the runtime is older than that
         # would act on a stale picture (start a worker that was just started), so it leaves the instance alone.
         self._action_ended_at: dict[str, float] = {}
-        self._holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        # Stable across restarts of one replica (one port on one host can serve only one process at a time): a
+        # control plane that comes back after a crash takes its lease back at once instead of waiting it out.
+        self._holder = f"{socket.gethostname()}:{settings.port}"
         # Long enough to survive a slow round, short enough that a standby takes over within seconds.
         self._lease_ttl = dt.timedelta(seconds=max(10.0, 5 * settings.reconcile_interval_seconds))
 
