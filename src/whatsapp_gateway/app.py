@@ -25,12 +25,12 @@ from whatsapp_gateway.instance.tasks import Reconciler
 from whatsapp_gateway.message import endpoints as message_endpoints
 from whatsapp_gateway.message.tasks import retry_queued_forever
 from whatsapp_gateway.middleware import RequestContextMiddleware
+from whatsapp_gateway.notify import Wakeups
 from whatsapp_gateway.provider import endpoints as provider_endpoints
 from whatsapp_gateway.provider.client import WorkerClient
 from whatsapp_gateway.provider.tokens import load_secret_key
 from whatsapp_gateway.runtime.local import LocalRuntime
 from whatsapp_gateway.sandbox import endpoints as sandbox_endpoints
-from whatsapp_gateway.sandbox.hub import MailboxNotifier
 from whatsapp_gateway.state import endpoints as state_endpoints
 from whatsapp_gateway.tenant import endpoints as tenant_endpoints
 
@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         worker_http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
         app.state.workers = WorkerClient(worker_http, app.state.secret_key)
         app.state.runtime = LocalRuntime(settings.data_dir.resolve())
-        app.state.sandbox_notifier = MailboxNotifier()
+        app.state.wakeups = Wakeups()
         app.state.reconciler = None
         background: list[asyncio.Task[None]] = []
         if settings.reconciler_enabled:

@@ -17,7 +17,7 @@ from whatsapp_gateway import __version__, migrate
 from whatsapp_gateway.api_key.operator_key import load_operator_key
 from whatsapp_gateway.config import Environment, Settings
 from whatsapp_gateway.logging import configure_logging
-from whatsapp_gateway.sandbox.hub import MailboxNotifier
+from whatsapp_gateway.notify import Wakeups
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,8 +104,8 @@ def _run(settings: Settings, *, host: str | None, port: int | None) -> int:
 class _Server(uvicorn.Server):
     """uvicorn's server, telling the app as soon as a stop is asked for.
 
-    uvicorn waits for open requests before it shuts the app down; the sandbox hub's long polls would hold that up
-    for their whole wait, so they are ended first.
+    uvicorn waits for open requests before it shuts the app down; long polls and event streams would hold that up,
+    so they are ended first.
     """
 
     def __init__(self, config: uvicorn.Config, *, on_exit: Callable[[], None]) -> None:
@@ -118,14 +118,14 @@ class _Server(uvicorn.Server):
 
 
 def _end_long_polls(app: FastAPI) -> None:
-    notifier: MailboxNotifier | None = getattr(app.state, "sandbox_notifier", None)
-    if notifier is None:
+    wakeups: Wakeups | None = getattr(app.state, "wakeups", None)
+    if wakeups is None:
         return
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return
-    loop.call_soon_threadsafe(notifier.close)
+    loop.call_soon_threadsafe(wakeups.close)
 
 
 def _redacted(url: str) -> str:

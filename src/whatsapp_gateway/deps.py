@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from whatsapp_gateway.config import Settings
+from whatsapp_gateway.notify import Wakeups
 from whatsapp_gateway.provider.client import WorkerClient
 from whatsapp_gateway.runtime.base import Runtime
 
@@ -47,5 +48,11 @@ async def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
+async def get_wakeups(request: Request) -> Wakeups:
+    wakeups: Wakeups = request.app.state.wakeups
+    return wakeups
+
+
 WorkersDep = Annotated[WorkerClient, Depends(get_workers)]
+WakeupsDep = Annotated[Wakeups, Depends(get_wakeups)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -111,3 +111,21 @@ async def test_received_media_links_point_at_the_api(app: FastAPI, client: httpx
     await client.post(worker.path("/events"), json={"events": [event]}, headers=worker.headers)
     listed = (await client.get(f"/api/instances/{instance['id']}/events", headers=tenant.headers)).json()
     assert listed["data"][0]["data"]["media"]["download"] == f"/api/instances/{instance['id']}/media/m1.png"
+
+
+async def test_tenant_wide_events_are_the_tenants_own(app: FastAPI, client: httpx.AsyncClient, api: Api) -> None:
+    a, b = await api.new_tenant(), await api.new_tenant()
+    for n, tenant in enumerate((a, b)):
+        instance = await api.new_instance(tenant)
+        worker = await set_epoch(app, instance["id"], 1)
+        await client.post(
+            worker.path("/events"), json={"events": [_event(n, connection_state="qr")]}, headers=worker.headers
+        )
+    own = (await client.get("/api/events", headers=a.headers)).json()["data"]
+    assert [e["id"] for e in own] == ["evt_test_0"]
+    everyone = (await client.get("/api/events", headers=api.operator)).json()["data"]
+    assert [e["id"] for e in everyone] == ["evt_test_0", "evt_test_1"]
+    only_b = (await client.get("/api/events", params={"tenant_id": b.id}, headers=api.operator)).json()["data"]
+    assert [e["id"] for e in only_b] == ["evt_test_1"]
+    foreign = await client.get("/api/events", params={"tenant_id": b.id}, headers=a.headers)
+    assert foreign.status_code == 404

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, UniqueConstraint
@@ -29,3 +30,11 @@ class Event(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     epoch: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+@dataclass(frozen=True)
+class EventScope:
+    """Whose events: one instance's, one tenant's, or (operator) everyone's."""
+
+    instance_id: str | None = None
+    tenant_id: str | None = None

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from whatsapp_gateway.event.models import Event
+from whatsapp_gateway.event.models import Event, EventScope
+
+T = TypeVar("T")
 
 
 class EventRepository:
@@ -26,11 +29,11 @@ class EventRepository:
         await self.session.flush()
 
     async def list_page(
-        self, instance_id: str, *, types: Sequence[str], after_seq: int | None, limit: int, internal_prefix: str
+        self, scope: EventScope, *, types: Sequence[str], after_seq: int | None, limit: int, internal_prefix: str
     ) -> Sequence[Event]:
         statement = (
-            select(Event)
-            .where(Event.instance_id == instance_id, ~Event.type.startswith(internal_prefix))
+            _scoped(select(Event), scope)
+            .where(~Event.type.startswith(internal_prefix))
             .order_by(Event.seq)
             .limit(limit)
         )
@@ -39,3 +42,14 @@ class EventRepository:
         if after_seq is not None:
             statement = statement.where(Event.seq > after_seq)
         return (await self.session.scalars(statement)).all()
+
+    async def last_seq(self, scope: EventScope) -> int:
+        return (await self.session.scalar(_scoped(select(func.max(Event.seq)), scope))) or 0
+
+
+def _scoped(statement: Select[T], scope: EventScope) -> Select[T]:
+    if scope.instance_id is not None:
+        statement = statement.where(Event.instance_id == scope.instance_id)
+    if scope.tenant_id is not None:
+        statement = statement.where(Event.tenant_id == scope.tenant_id)
+    return statement

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from whatsapp_gateway.api_key.principal import Principal
-from whatsapp_gateway.event.models import Event
+from whatsapp_gateway.event.models import Event, EventScope
 from whatsapp_gateway.event.repository import EventRepository
 from whatsapp_gateway.event.schemas import IngestResult, WorkerEvent
 from whatsapp_gateway.instance import service as instance_service
 from whatsapp_gateway.message import service as message_service
+from whatsapp_gateway.notify import Wakeups, instance_events_key, tenant_events_key
 from whatsapp_gateway.provider.auth import WorkerCaller
+from whatsapp_gateway.tenant import service as tenant_service
 
 # Events about the worker itself, used by the control plane and never shown to customers.
 INTERNAL_TYPE_PREFIX = "worker."
+ALL_EVENTS_KEY = "events:all"
+FOLLOW_BATCH = 200
+# A live stream looks at the database at least this often (another replica's events cannot wake it).
+FOLLOW_RECHECK_SECONDS = 1.0
 
 
 # Two deliveries of the same batch can race (a worker retrying while its first try is still being written); the
@@ -82,16 +88,59 @@ def _public_data(instance_id: str, data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+async def instance_scope(session: AsyncSession, principal: Principal, instance_reference: str) -> EventScope:
+    instance = await instance_service.get(session, principal, instance_reference)
+    return EventScope(instance_id=instance.id)
+
+
+async def tenant_scope(session: AsyncSession, principal: Principal, tenant_id: str | None) -> EventScope:
+    """A tenant key sees its tenant's events; the operator everyone's, or one tenant's with `tenant_id`."""
+    if tenant_id is not None:
+        return EventScope(tenant_id=(await tenant_service.get(session, principal, tenant_id)).id)
+    return EventScope(tenant_id=principal.tenant_id)
+
+
 async def list_page(
-    session: AsyncSession,
-    principal: Principal,
-    instance_reference: str,
+    session: AsyncSession, scope: EventScope, *, types: Sequence[str], after_seq: int | None, limit: int
+) -> Sequence[Event]:
+    return await EventRepository(session).list_page(
+        scope, types=types, after_seq=after_seq, limit=limit, internal_prefix=INTERNAL_TYPE_PREFIX
+    )
+
+
+def wake_keys(scope: EventScope) -> list[str]:
+    if scope.instance_id is not None:
+        return [instance_events_key(scope.instance_id)]
+    if scope.tenant_id is not None:
+        return [tenant_events_key(scope.tenant_id)]
+    return [ALL_EVENTS_KEY]
+
+
+def wake_keys_of_batch(worker: WorkerCaller) -> list[str]:
+    return [instance_events_key(worker.instance_id), tenant_events_key(worker.tenant_id), ALL_EVENTS_KEY]
+
+
+async def follow(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    wakeups: Wakeups,
+    scope: EventScope,
     *,
     types: Sequence[str],
     after_seq: int | None,
-    limit: int,
-) -> Sequence[Event]:
-    instance = await instance_service.get(session, principal, instance_reference)
-    return await EventRepository(session).list_page(
-        instance.id, types=types, after_seq=after_seq, limit=limit, internal_prefix=INTERNAL_TYPE_PREFIX
-    )
+) -> AsyncIterator[Event | None]:
+    """Events of `scope` after `after_seq` (from now on when None), as they arrive; `None` when idle for a while.
+
+    Each look at the database is a short transaction of its own: a stream may stay open for hours, and must not hold a
+    connection (on SQLite, the only one) while it waits.
+    """
+    async with sessionmaker() as session:
+        last = after_seq if after_seq is not None else await EventRepository(session).last_seq(scope)
+    while not wakeups.closing:
+        async with sessionmaker() as session:
+            events = await list_page(session, scope, types=types, after_seq=last, limit=FOLLOW_BATCH)
+        for event in events:
+            last = event.seq
+            yield event
+        if len(events) < FOLLOW_BATCH:
+            yield None
+            await wakeups.wait(wake_keys(scope), FOLLOW_RECHECK_SECONDS)

@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from whatsapp_gateway.api_key.auth import AuthenticatedPrincipal
-from whatsapp_gateway.deps import SessionDep
+from whatsapp_gateway.deps import SessionDep, WakeupsDep
 from whatsapp_gateway.errors import problem_responses
 from whatsapp_gateway.instance import service as instance_service
 from whatsapp_gateway.instance.models import Provider
 from whatsapp_gateway.message.schemas import ContactsCheckRequest, ContactsCheckResult
+from whatsapp_gateway.notify import Wakeups, mailbox_key
 from whatsapp_gateway.provider.auth import AuthenticatedWorker, WorkerCaller
-from whatsapp_gateway.sandbox.hub import MailboxNotifier
 from whatsapp_gateway.sandbox.schemas import (
     ConnectRequest,
     ConnectResult,
@@ -44,12 +44,7 @@ hub_router = APIRouter(
 POLL_RECHECK_SECONDS = 1.0
 
 
-def _notifier(request: Request) -> MailboxNotifier:
-    notifier: MailboxNotifier = request.app.state.sandbox_notifier
-    return notifier
-
-
-Notifier = Annotated[MailboxNotifier, Depends(_notifier)]
+Notifier = WakeupsDep
 
 
 async def _sandbox_worker(worker: AuthenticatedWorker, session: SessionDep) -> WorkerCaller:
@@ -62,9 +57,9 @@ async def _sandbox_worker(worker: AuthenticatedWorker, session: SessionDep) -> W
 SandboxWorker = Annotated[WorkerCaller, Depends(_sandbox_worker)]
 
 
-async def _commit(hub: Hub, notifier: MailboxNotifier) -> None:
+async def _commit(hub: Hub, notifier: Wakeups) -> None:
     await hub.session.commit()
-    notifier.notify(hub.touched)
+    notifier.notify(mailbox_key(instance_id) for instance_id in hub.touched)
 
 
 # -- hub API (sandbox worker → control plane) --------------------------------------------------------
@@ -115,7 +110,7 @@ async def poll(
         remaining = loop_deadline - loop.time()
         if items or remaining <= 0 or notifier.closing:
             return PollResult(items=items)
-        await notifier.wait(worker.instance_id, min(remaining, POLL_RECHECK_SECONDS))
+        await notifier.wait([mailbox_key(worker.instance_id)], min(remaining, POLL_RECHECK_SECONDS))
 
 
 @hub_router.post("/messages", response_model=HubSendResult)
