@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 
 from whatsapp_gateway.api_key.auth import AuthenticatedPrincipal
+from whatsapp_gateway.api_key.principal import Principal
+from whatsapp_gateway.config import Settings
 from whatsapp_gateway.deps import SessionDep, SettingsDep, WorkersDep
 from whatsapp_gateway.errors import problem_responses
 from whatsapp_gateway.instance import service as instance_service
@@ -22,6 +25,7 @@ from whatsapp_gateway.message.schemas import (
 )
 from whatsapp_gateway.pagination import Page, PageParams, page_params
 from whatsapp_gateway.provider import service as provider_service
+from whatsapp_gateway.provider.client import WorkerClient
 
 # Every route takes an instance reference, and a phone number shared by tenants is ambiguous to the operator (409).
 router = APIRouter(prefix="/api", tags=["messages"], responses=problem_responses(401, 404, 409, 422))
@@ -38,22 +42,44 @@ IdempotencyKey = Annotated[
 SEND_ERRORS = problem_responses(409, 413, 503)
 
 
-async def _send(
-    instance: str,
-    body: MessageSend,
+@dataclass(frozen=True)
+class _Sender:
+    """What both send routes need besides their body: one dependency instead of the same six parameters twice."""
+
+    session: SessionDep
+    principal: Principal
+    workers: WorkerClient
+    settings: Settings
+    response: Response
+    idempotency_key: str | None
+
+    async def send(self, instance: str, body: MessageSend) -> Message:
+        message, created = await message_service.send(
+            self.session,
+            self.principal,
+            instance,
+            body,
+            idempotency_key=self.idempotency_key,
+            workers=self.workers,
+            settings=self.settings,
+        )
+        if not created:
+            self.response.headers["Idempotent-Replayed"] = "true"
+        return Message.from_model(message)
+
+
+async def _sender(
     response: Response,
     session: SessionDep,
     principal: AuthenticatedPrincipal,
     workers: WorkersDep,
     settings: SettingsDep,
-    idempotency_key: str | None,
-) -> Message:
-    message, created = await message_service.send(
-        session, principal, instance, body, idempotency_key=idempotency_key, workers=workers, settings=settings
-    )
-    if not created:
-        response.headers["Idempotent-Replayed"] = "true"
-    return Message.from_model(message)
+    idempotency_key: IdempotencyKey = None,
+) -> _Sender:
+    return _Sender(session, principal, workers, settings, response, idempotency_key)
+
+
+Sender = Annotated[_Sender, Depends(_sender)]
 
 
 @router.post(
@@ -62,23 +88,14 @@ async def _send(
     response_model=Message,
     responses=SEND_ERRORS,
 )
-async def send_message(
-    instance: InstanceRef,
-    body: MessageSend,
-    response: Response,
-    session: SessionDep,
-    principal: AuthenticatedPrincipal,
-    workers: WorkersDep,
-    settings: SettingsDep,
-    idempotency_key: IdempotencyKey = None,
-) -> Message:
+async def send_message(instance: InstanceRef, body: MessageSend, sender: Sender) -> Message:
     """Send a message of any type: text, image, video, audio (`voice_note`), document, sticker, location, contact,
     reaction or poll. Media comes by `url` (the worker downloads it) or inline as `base64`.
 
     Answers 202 with the message: `sent` once the worker took it, or `queued` when the worker could not be reached
     (it is retried for 24 hours). Follow its status with `GET /messages/{id}` or `message.status` events.
     """
-    return await _send(instance, body, response, session, principal, workers, settings, idempotency_key)
+    return await sender.send(instance, body)
 
 
 @router.post(
@@ -87,18 +104,9 @@ async def send_message(
     response_model=Message,
     responses=SEND_ERRORS,
 )
-async def send_text(
-    instance: InstanceRef,
-    body: TextSend,
-    response: Response,
-    session: SessionDep,
-    principal: AuthenticatedPrincipal,
-    workers: WorkersDep,
-    settings: SettingsDep,
-    idempotency_key: IdempotencyKey = None,
-) -> Message:
+async def send_text(instance: InstanceRef, body: TextSend, sender: Sender) -> Message:
     """Send a text message (the original sketch's body). `POST /messages` sends every other type."""
-    return await _send(instance, body.as_message(), response, session, principal, workers, settings, idempotency_key)
+    return await sender.send(instance, body.as_message())
 
 
 @router.get("/instances/{instance}/messages", response_model=Page[Message])

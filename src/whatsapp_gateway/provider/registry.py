@@ -63,10 +63,26 @@ def worker_config(provider: Provider, settings: Settings) -> dict[str, object]:
     return {}
 
 
+NOT_BUILT = "Not built yet: this provider's worker arrives in a later release."
+
+
+def _multi_device(name: Provider, description: str) -> ProviderInfo:
+    """An engine that is a linked device of a phone: it can do everything a phone's linked device can."""
+    return ProviderInfo(
+        name=name,
+        description=description,
+        message_types=ALL_MESSAGE_TYPES,
+        pair_code=True,
+        read_receipts=True,
+        presence=True,
+        contacts_check=True,
+        unavailable_reason=NOT_BUILT,
+    )
+
+
 @functools.cache
 def _providers() -> dict[Provider, ProviderInfo]:
     # Built once per process: availability is a fact about this installation, and it is asked on every send.
-    not_built = "Not built yet: this provider's worker arrives in a later release."
     infos = [
         ProviderInfo(
             name=Provider.sandbox,
@@ -78,36 +94,9 @@ def _providers() -> dict[Provider, ProviderInfo]:
             contacts_check=True,
             unavailable_reason=_sandbox_reason(),
         ),
-        ProviderInfo(
-            name=Provider.whatsmeow,
-            description="WhatsApp multi-device protocol through go.mau.fi/whatsmeow (Go worker).",
-            message_types=ALL_MESSAGE_TYPES,
-            pair_code=True,
-            read_receipts=True,
-            presence=True,
-            contacts_check=True,
-            unavailable_reason=not_built,
-        ),
-        ProviderInfo(
-            name=Provider.baileys,
-            description="WhatsApp multi-device protocol through Baileys 7 (Node worker).",
-            message_types=ALL_MESSAGE_TYPES,
-            pair_code=True,
-            read_receipts=True,
-            presence=True,
-            contacts_check=True,
-            unavailable_reason=not_built,
-        ),
-        ProviderInfo(
-            name=Provider.wawebjs,
-            description="WhatsApp Web driven in Chromium through whatsapp-web.js (Node worker).",
-            message_types=ALL_MESSAGE_TYPES,
-            pair_code=True,
-            read_receipts=True,
-            presence=True,
-            contacts_check=True,
-            unavailable_reason=not_built,
-        ),
+        _multi_device(Provider.whatsmeow, "WhatsApp multi-device protocol through go.mau.fi/whatsmeow (Go worker)."),
+        _multi_device(Provider.baileys, "WhatsApp multi-device protocol through Baileys 7 (Node worker)."),
+        _multi_device(Provider.wawebjs, "WhatsApp Web driven in Chromium through whatsapp-web.js (Node worker)."),
         ProviderInfo(
             name=Provider.waba,
             description="The official WhatsApp Business Cloud API (Meta hosts the number; no worker).",
@@ -116,7 +105,7 @@ def _providers() -> dict[Provider, ProviderInfo]:
             read_receipts=True,
             presence=False,
             contacts_check=False,
-            unavailable_reason=not_built,
+            unavailable_reason=NOT_BUILT,
         ),
     ]
     return {info.name: info for info in infos}
