@@ -16,6 +16,7 @@ from whatsapp_gateway.api_key import endpoints as api_key_endpoints
 from whatsapp_gateway.api_key.operator_key import load_operator_key
 from whatsapp_gateway.api_key.secrets import hash_key
 from whatsapp_gateway.config import Settings, get_settings
+from whatsapp_gateway.crypto import SecretBox
 from whatsapp_gateway.db import create_engine, create_sessionmaker
 from whatsapp_gateway.errors import install_problem_handlers
 from whatsapp_gateway.event import endpoints as event_endpoints
@@ -33,6 +34,10 @@ from whatsapp_gateway.runtime.local import LocalRuntime
 from whatsapp_gateway.sandbox import endpoints as sandbox_endpoints
 from whatsapp_gateway.state import endpoints as state_endpoints
 from whatsapp_gateway.tenant import endpoints as tenant_endpoints
+from whatsapp_gateway.webhook import endpoints as webhook_endpoints
+from whatsapp_gateway.webhook.service import RetryPolicy
+from whatsapp_gateway.webhook.targets import TargetResolver
+from whatsapp_gateway.webhook.tasks import Dispatcher, Sender
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +59,7 @@ OPENAPI_TAGS = [
     {"name": "api keys", "description": "Keys are shown once at creation and stored only as a hash."},
     {"name": "messages", "description": "Sending, receipts, presence and contact checks."},
     {"name": "events", "description": "What happened on an instance: messages received, statuses, connection."},
+    {"name": "webhooks", "description": "Signed deliveries of events to your endpoints; the delivery log and replays."},
     {"name": "providers", "description": "The engines and what each can do."},
     {"name": "sandbox", "description": "The simulated WhatsApp network: play the phone and outside contacts."},
     {"name": "worker internal API", "description": "For workers only (worker token); see docs/worker-protocol.md."},
@@ -84,6 +90,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.workers = WorkerClient(worker_http, app.state.secret_key)
         app.state.runtime = LocalRuntime(settings.data_dir.resolve())
         app.state.wakeups = Wakeups()
+        app.state.secret_box = SecretBox(app.state.secret_key)
+        app.state.retry_policy = RetryPolicy(settings.webhook_retry_delays)
+        app.state.webhook_resolver = TargetResolver(allow_private=settings.webhook_allow_private_targets)
+        # Customers' receivers get a client of their own: never redirected, never sharing the workers' pool.
+        webhook_http = httpx.AsyncClient(
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=settings.webhook_concurrency * 2, max_keepalive_connections=100),
+        )
         app.state.reconciler = None
         background: list[asyncio.Task[None]] = []
         if settings.reconciler_enabled:
@@ -102,6 +116,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     retry_queued_forever(app.state.sessionmaker, app.state.workers), name="message-retry"
                 )
             )
+            dispatcher = Dispatcher(
+                app.state.sessionmaker,
+                app.state.wakeups,
+                Sender(webhook_http, app.state.webhook_resolver, timeout=settings.webhook_timeout_seconds),
+                app.state.secret_box,
+                app.state.retry_policy,
+                settings,
+                holder=reconciler.holder,
+            )
+            background.append(asyncio.create_task(dispatcher.run(), name="webhook-dispatcher"))
         log.info("started", version=__version__, database=app.state.engine.dialect.name)
         try:
             yield
@@ -113,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if app.state.reconciler is not None:
                 await app.state.reconciler.close()
             await worker_http.aclose()
+            await webhook_http.aclose()
             await app.state.engine.dispose()
 
     app = FastAPI(
@@ -133,6 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_key_endpoints.router)
     app.include_router(message_endpoints.router)
     app.include_router(event_endpoints.router)
+    app.include_router(webhook_endpoints.router)
     app.include_router(provider_endpoints.router)
     app.include_router(sandbox_endpoints.router)
     app.include_router(event_endpoints.internal_router)

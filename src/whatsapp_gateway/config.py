@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(
         None,
         description=(
-            "Server secret that worker tokens are derived from (and, later, secrets are encrypted with). Required in "
+            "Server secret that worker tokens are derived from and stored secrets are encrypted with. Required in "
             "production (at least 32 characters); in development a random one is generated into DATA_DIR/secret-key."
         ),
     )
@@ -108,6 +108,42 @@ class Settings(BaseSettings):
         100 * 1024 * 1024, description="Largest document a message may carry."
     )
 
+    # -- webhooks and events ------------------------------------------------------------------------
+    webhook_allow_private_targets: bool = Field(
+        False,
+        description=(
+            "Allow webhook URLs that resolve to loopback, private or link-local addresses. Off by default: a tenant "
+            "could otherwise make the gateway call services inside the operator's network."
+        ),
+    )
+    webhook_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = Field(
+        10.0, description="How long one delivery attempt may take (connect, send, answer) before it counts as failed."
+    )
+    webhook_retry_schedule: str = Field(
+        "5,30,120,600,1800,7200,21600,43200",
+        description=(
+            "Seconds to wait before each retry, comma-separated (each varied by ±20%). A delivery still failing "
+            "when the schedule's total has passed since it was created is dead-lettered: about 20.7 hours by default."
+        ),
+        pattern=r"^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$",
+    )
+    webhook_concurrency: Annotated[int, Field(ge=1, le=1000)] = Field(
+        64, description="Queues (one per endpoint and instance) one control plane delivers to at the same time."
+    )
+    webhook_disable_after_days: Annotated[float, Field(gt=0, le=365)] = Field(
+        5.0,
+        description=(
+            "An endpoint whose every attempt failed for this long is disabled (with a `webhook.endpoint_disabled` "
+            "event)."
+        ),
+    )
+    event_retention_days: Annotated[float, Field(gt=0)] = Field(
+        30.0, description="Events older than this are deleted (unless a delivery of theirs is still pending)."
+    )
+    delivery_retention_days: Annotated[float, Field(gt=0)] = Field(
+        30.0, description="Finished webhook deliveries (succeeded or dead-lettered) older than this are deleted."
+    )
+
     # -- logging -----------------------------------------------------------------------------------
     log_level: str = Field("INFO", description="Minimum level of log records: DEBUG, INFO, WARNING, ERROR.")
     log_format: LogFormat = Field(LogFormat.json, description="`json` (one object a line) or `console`.")
@@ -129,6 +165,10 @@ class Settings(BaseSettings):
 
     def resolved_internal_url(self, port: int | None = None) -> str:
         return (self.internal_url or f"http://127.0.0.1:{port or self.port}").rstrip("/")
+
+    @property
+    def webhook_retry_delays(self) -> list[float]:
+        return [float(part) for part in self.webhook_retry_schedule.split(",")]
 
     @property
     def resolved_database_url(self) -> str:

@@ -9,9 +9,12 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from whatsapp_gateway.config import Settings
+from whatsapp_gateway.crypto import SecretBox
 from whatsapp_gateway.notify import Wakeups
 from whatsapp_gateway.provider.client import WorkerClient
 from whatsapp_gateway.runtime.base import Runtime
+from whatsapp_gateway.webhook.service import RetryPolicy
+from whatsapp_gateway.webhook.targets import TargetResolver
 
 if TYPE_CHECKING:
     from whatsapp_gateway.instance.tasks import Reconciler
@@ -56,3 +59,23 @@ async def get_wakeups(request: Request) -> Wakeups:
 WorkersDep = Annotated[WorkerClient, Depends(get_workers)]
 WakeupsDep = Annotated[Wakeups, Depends(get_wakeups)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_secret_box(request: Request) -> SecretBox:
+    box: SecretBox = request.app.state.secret_box
+    return box
+
+
+async def get_retry_policy(request: Request) -> RetryPolicy:
+    policy: RetryPolicy = request.app.state.retry_policy
+    return policy
+
+
+async def get_target_resolver(request: Request) -> TargetResolver:
+    resolver: TargetResolver = request.app.state.webhook_resolver
+    return resolver
+
+
+SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]
+RetryPolicyDep = Annotated[RetryPolicy, Depends(get_retry_policy)]
+TargetResolverDep = Annotated[TargetResolver, Depends(get_target_resolver)]

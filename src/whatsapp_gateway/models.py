@@ -12,3 +12,4 @@ def load_all_models() -> None:
     from whatsapp_gateway.sandbox import models as _sandbox  # noqa: F401
     from whatsapp_gateway.state import models as _state  # noqa: F401
     from whatsapp_gateway.tenant import models as _tenant  # noqa: F401
+    from whatsapp_gateway.webhook import models as _webhook  # noqa: F401

@@ -23,6 +23,16 @@ class Wakeups:
             for event in events:
                 event.set()
 
+    def listen(self, key: str) -> asyncio.Event:
+        """A lasting subscription for a loop that waits again and again: a notification that comes while the loop is
+        busy is kept (the event stays set) instead of lost between two waits. The loop clears it before it looks."""
+        event = asyncio.Event()
+        self._events[key].add(event)
+        return event
+
+    def unlisten(self, key: str, event: asyncio.Event) -> None:
+        self._events[key].discard(event)
+
     def notify(self, keys: Iterable[str]) -> None:
         for key in keys:
             for event in self._events.get(key, ()):

@@ -21,6 +21,8 @@ async def test_create_fetch_by_id_and_phone_update_delete(client: httpx.AsyncCli
     )
     assert created.status_code == 201, created.text
     instance = created.json()
+    # The instance's webhook is an endpoint whose signing secret is shown once, here.
+    assert instance.pop("webhook_secret").startswith("whsec_")
     assert instance["id"].startswith("ins_")
     assert instance["tenant_id"] == tenant.id
     assert instance["phone"] == "14155550100"
@@ -40,6 +42,7 @@ async def test_create_fetch_by_id_and_phone_update_delete(client: httpx.AsyncCli
         headers=tenant.headers,
     )
     assert patched.status_code == 200
+    assert patched.json()["webhook_secret"] is None
     assert patched.json()["name"] == "sales"
     assert patched.json()["webhook"] is None
     assert patched.json()["resources"] == {"cpu": "0.5", "memory": "1g"}

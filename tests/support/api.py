@@ -30,6 +30,7 @@ class Api:
     def __init__(self, client: httpx.AsyncClient, *, operator_key: str) -> None:
         self.client = client
         self.operator_key = operator_key
+        self.webhook_secrets: dict[str, str] = {}  # instance id → its webhook's signing secret
 
     @property
     def operator(self) -> dict[str, str]:
@@ -55,4 +56,8 @@ class Api:
         response = await self.client.post("/api/instances", json=body, headers=tenant.headers)
         assert response.status_code == 201, response.text
         result: dict[str, Any] = response.json()
+        # Shown once, at creation: kept aside so the result compares equal to later reads of the instance.
+        secret = result.pop("webhook_secret", None)
+        if secret is not None:
+            self.webhook_secrets[result["id"]] = secret
         return result

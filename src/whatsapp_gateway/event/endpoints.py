@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import Field, StringConstraints
 
 from whatsapp_gateway.api_key.auth import AuthenticatedPrincipal
-from whatsapp_gateway.deps import SessionDep, WakeupsDep
+from whatsapp_gateway.deps import RetryPolicyDep, SessionDep, WakeupsDep
 from whatsapp_gateway.errors import problem_responses
 from whatsapp_gateway.event import service as event_service
 from whatsapp_gateway.event.models import EventScope
@@ -28,10 +28,14 @@ internal_router = APIRouter(
 
 @internal_router.post("/events", response_model=IngestResult)
 async def ingest_events(
-    batch: WorkerEventBatch, session: SessionDep, worker: AuthenticatedWorker, wakeups: WakeupsDep
+    batch: WorkerEventBatch,
+    session: SessionDep,
+    worker: AuthenticatedWorker,
+    wakeups: WakeupsDep,
+    policy: RetryPolicyDep,
 ) -> IngestResult:
     """Record a batch of a worker's events. Ids already recorded are skipped, so a worker retries freely."""
-    result = await event_service.ingest_and_commit(session, worker, batch.events)
+    result = await event_service.ingest_and_commit(session, worker, batch.events, policy)
     if result.accepted:
         wakeups.notify(event_service.wake_keys_of_batch(worker))
     return result

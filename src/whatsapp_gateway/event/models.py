@@ -23,13 +23,14 @@ class Event(Base):
 
     seq: Mapped[int] = mapped_column(Sequence, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(80))
-    instance_id: Mapped[str] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    # None for the few events about the tenant itself (a webhook endpoint disabled, a test event).
+    instance_id: Mapped[str | None] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     type: Mapped[str] = mapped_column(String(64))
     timestamp: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     epoch: Mapped[int] = mapped_column(Integer)
-    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 
 @dataclass(frozen=True)

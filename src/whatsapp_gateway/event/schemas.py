@@ -37,7 +37,10 @@ class Event(BaseModel):
 
     id: str = Field(examples=["evt_01JDQ6W9Z8K3V7Q2X4N5M6P7R8"])
     type: str = Field(examples=["message.received"])
-    instance: str = Field(examples=["ins_01JDQ6W9Z8K3V7Q2X4N5M6P7R8"])
+    instance: str | None = Field(
+        examples=["ins_01JDQ6W9Z8K3V7Q2X4N5M6P7R8"],
+        description="The instance it happened on; null for events about the tenant itself (`webhook.*`).",
+    )
     timestamp: dt.datetime
     data: dict[str, Any]
 

@@ -9,18 +9,24 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from whatsapp_gateway.api_key.principal import Principal
+from whatsapp_gateway.db import utcnow
 from whatsapp_gateway.event.models import Event, EventScope
 from whatsapp_gateway.event.repository import EventRepository
 from whatsapp_gateway.event.schemas import IngestResult, WorkerEvent
+from whatsapp_gateway.ids import new_id
 from whatsapp_gateway.instance import service as instance_service
 from whatsapp_gateway.message import service as message_service
 from whatsapp_gateway.notify import Wakeups, instance_events_key, tenant_events_key
 from whatsapp_gateway.provider.auth import WorkerCaller
 from whatsapp_gateway.tenant import service as tenant_service
+from whatsapp_gateway.webhook import service as webhook_service
+from whatsapp_gateway.webhook.models import WebhookEndpoint
+from whatsapp_gateway.webhook.service import RetryPolicy
 
 # Events about the worker itself, used by the control plane and never shown to customers.
 INTERNAL_TYPE_PREFIX = "worker."
 ALL_EVENTS_KEY = "events:all"
+EVENT_ID_PREFIX = "evt"
 FOLLOW_BATCH = 200
 # A live stream looks at the database at least this often (another replica's events cannot wake it).
 FOLLOW_RECHECK_SECONDS = 1.0
@@ -31,10 +37,12 @@ FOLLOW_RECHECK_SECONDS = 1.0
 INGEST_ATTEMPTS = 3
 
 
-async def ingest_and_commit(session: AsyncSession, worker: WorkerCaller, events: Sequence[WorkerEvent]) -> IngestResult:
+async def ingest_and_commit(
+    session: AsyncSession, worker: WorkerCaller, events: Sequence[WorkerEvent], policy: RetryPolicy
+) -> IngestResult:
     for attempt in range(INGEST_ATTEMPTS):
         try:
-            result = await ingest(session, worker, events)
+            result = await ingest(session, worker, events, policy)
             await session.commit()
             return result
         except IntegrityError:
@@ -44,11 +52,14 @@ async def ingest_and_commit(session: AsyncSession, worker: WorkerCaller, events:
     raise AssertionError("unreachable")
 
 
-async def ingest(session: AsyncSession, worker: WorkerCaller, events: Sequence[WorkerEvent]) -> IngestResult:
+async def ingest(
+    session: AsyncSession, worker: WorkerCaller, events: Sequence[WorkerEvent], policy: RetryPolicy
+) -> IngestResult:
     """Record a batch of a worker's events, skipping ids already recorded, and apply what they mean.
 
-    The event rows and their effects (an instance's connection state, a message's status) are written in the
-    caller's one transaction, so a crash either keeps both or neither, and the worker's retry redoes both.
+    The event rows, their effects (an instance's connection state, a message's status) and their webhook deliveries
+    are written in the caller's one transaction, so a crash either keeps all or none, and the worker's retry redoes
+    them.
     """
     repository = EventRepository(session)
     known = await repository.existing_ids(worker.instance_id, (e.id for e in events))
@@ -75,7 +86,43 @@ async def ingest(session: AsyncSession, worker: WorkerCaller, events: Sequence[W
             )
         )
     await repository.add_all(fresh)
+    await webhook_service.enqueue(
+        session,
+        policy,
+        tenant_id=worker.tenant_id,
+        instance_id=worker.instance_id,
+        events=[e for e in fresh if not e.type.startswith(INTERNAL_TYPE_PREFIX)],
+    )
     return IngestResult(accepted=len(fresh), duplicates=len(events) - len(fresh))
+
+
+async def record(
+    session: AsyncSession,
+    policy: RetryPolicy,
+    *,
+    tenant_id: str,
+    instance_id: str | None,
+    type: str,
+    data: dict[str, Any],
+    only_endpoint: WebhookEndpoint | None = None,
+) -> Event:
+    """Record an event the control plane itself raises (an endpoint disabled, a test event), with its deliveries."""
+    now = utcnow()
+    event = Event(
+        event_id=new_id(EVENT_ID_PREFIX),
+        instance_id=instance_id,
+        tenant_id=tenant_id,
+        type=type,
+        timestamp=now,
+        data=data,
+        epoch=0,
+        received_at=now,
+    )
+    await EventRepository(session).add_all([event])
+    await webhook_service.enqueue(
+        session, policy, tenant_id=tenant_id, instance_id=instance_id, events=[event], only_endpoint=only_endpoint
+    )
+    return event
 
 
 def _public_data(instance_id: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +164,15 @@ def wake_keys(scope: EventScope) -> list[str]:
 
 
 def wake_keys_of_batch(worker: WorkerCaller) -> list[str]:
-    return [instance_events_key(worker.instance_id), tenant_events_key(worker.tenant_id), ALL_EVENTS_KEY]
+    return wake_keys_of_event(worker.tenant_id, worker.instance_id)
+
+
+def wake_keys_of_event(tenant_id: str, instance_id: str | None) -> list[str]:
+    """Who may be waiting for a new event of this tenant or instance: live streams and webhook dispatchers."""
+    keys = [tenant_events_key(tenant_id), ALL_EVENTS_KEY, webhook_service.WAKE_KEY]
+    if instance_id is not None:
+        keys.append(instance_events_key(instance_id))
+    return keys
 
 
 async def follow(

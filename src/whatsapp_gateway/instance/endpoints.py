@@ -8,12 +8,26 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
 
 from whatsapp_gateway.api_key.auth import AuthenticatedPrincipal
-from whatsapp_gateway.deps import RuntimeDep, SessionDep, WorkersDep, poke_reconciler
+from whatsapp_gateway.deps import (
+    RuntimeDep,
+    SecretBoxDep,
+    SessionDep,
+    TargetResolverDep,
+    WorkersDep,
+    poke_reconciler,
+)
 from whatsapp_gateway.errors import problem_responses
 from whatsapp_gateway.instance import service as instance_service
 from whatsapp_gateway.instance.models import DesiredState, InstanceStatus, Provider
 from whatsapp_gateway.instance.qr import render_qr
-from whatsapp_gateway.instance.schemas import Instance, InstanceCreate, InstanceFilters, InstanceUpdate, PairCodeRequest
+from whatsapp_gateway.instance.schemas import (
+    Instance,
+    InstanceCreate,
+    InstanceFilters,
+    InstanceUpdate,
+    InstanceWithSecret,
+    PairCodeRequest,
+)
 from whatsapp_gateway.pagination import Page, PageParams, page_params
 from whatsapp_gateway.provider import service as provider_service
 from whatsapp_gateway.provider.client import InstanceNotRunning, WorkerProblem, WorkerUnavailable
@@ -44,21 +58,26 @@ async def instance_filters(
 @router.post(
     "/instances",
     status_code=status.HTTP_201_CREATED,
-    response_model=Instance,
+    response_model=InstanceWithSecret,
     responses=problem_responses(404, 409),
 )
 async def create_instance(
-    data: InstanceCreate, request: Request, session: SessionDep, principal: AuthenticatedPrincipal
-) -> Instance:
+    data: InstanceCreate,
+    request: Request,
+    session: SessionDep,
+    principal: AuthenticatedPrincipal,
+    box: SecretBoxDep,
+    resolver: TargetResolverDep,
+) -> InstanceWithSecret:
     """Create an instance: one WhatsApp number served by one worker of the chosen provider.
 
     The instance is wanted `running`: its worker starts at once, and `GET /qr` shows the login QR a moment later.
     One tenant has at most one instance per phone number (409 otherwise).
     """
-    instance = await instance_service.create(session, principal, data)
+    instance, webhook_secret = await instance_service.create(session, principal, data, box=box, resolver=resolver)
     await session.commit()
     poke_reconciler(request)
-    return Instance.from_model(instance)
+    return InstanceWithSecret(**Instance.from_model(instance).model_dump(), webhook_secret=webhook_secret)
 
 
 @router.get("/instances", response_model=Page[Instance], responses=problem_responses(404))
@@ -81,14 +100,25 @@ async def get_instance(instance: InstanceRef, session: SessionDep, principal: Au
     return Instance.from_model(await instance_service.get(session, principal, instance))
 
 
-@router.patch("/instances/{instance}", response_model=Instance, responses=problem_responses(404, 409))
+@router.patch("/instances/{instance}", response_model=InstanceWithSecret, responses=problem_responses(404, 409))
 async def update_instance(
-    instance: InstanceRef, data: InstanceUpdate, session: SessionDep, principal: AuthenticatedPrincipal
-) -> Instance:
-    """Change an instance's name, webhook or resources. The phone number and provider are fixed at creation."""
-    updated = await instance_service.update(session, principal, instance, data)
+    instance: InstanceRef,
+    data: InstanceUpdate,
+    session: SessionDep,
+    principal: AuthenticatedPrincipal,
+    box: SecretBoxDep,
+    resolver: TargetResolverDep,
+) -> InstanceWithSecret:
+    """Change an instance's name, webhook or resources. The phone number and provider are fixed at creation.
+
+    Changing the webhook URL keeps its endpoint and secret; setting one where there was none answers the new secret
+    once (`webhook_secret`); `"webhook": null` deletes the endpoint.
+    """
+    updated, webhook_secret = await instance_service.update(
+        session, principal, instance, data, box=box, resolver=resolver
+    )
     await session.commit()
-    return Instance.from_model(updated)
+    return InstanceWithSecret(**Instance.from_model(updated).model_dump(), webhook_secret=webhook_secret)
 
 
 @router.delete(

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import AfterValidator, AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, UrlConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from whatsapp_gateway.instance.fields import normalize_cpu, normalize_memory, normalize_phone
 from whatsapp_gateway.instance.models import (
@@ -17,6 +17,7 @@ from whatsapp_gateway.instance.models import (
 )
 from whatsapp_gateway.instance.models import Instance as InstanceModel
 from whatsapp_gateway.text import DisplayName
+from whatsapp_gateway.webhook.schemas import WebhookUrl
 
 
 def _cpu_input(value: object) -> object:
@@ -45,14 +46,6 @@ Memory = Annotated[
     # As long as the column at most: normalising never lengthens a size, so whatever passes here fits there.
     Field(max_length=LIMIT_LENGTH, description="Memory the worker may use (k, m, g).", examples=["512m"]),
     AfterValidator(normalize_memory),
-]
-WebhookUrl = Annotated[
-    AnyHttpUrl,
-    UrlConstraints(max_length=2048, allowed_schemes=["http", "https"], host_required=True),
-    Field(
-        description="Where this instance's events are posted.",
-        examples=["https://app.example/hooks/whatsapp"],
-    ),
 ]
 
 
@@ -129,7 +122,7 @@ class Instance(BaseModel):
     name: str | None
     phone: str = Field(description="Digits only, country code first.", examples=["14155550100"])
     provider: Provider
-    webhook: str | None
+    webhook: str | None = Field(description="The instance's own webhook URL (an endpoint in `/api/webhooks`).")
     resources: ResourcesOut
     status: InstanceStatus = Field(description="The worker's lifecycle, as the control plane sees it.")
     connection_state: ConnectionState | None = Field(
@@ -163,6 +156,16 @@ class Instance(BaseModel):
             created_at=instance.created_at,
             updated_at=instance.updated_at,
         )
+
+
+class InstanceWithSecret(Instance):
+    webhook_secret: str | None = Field(
+        None,
+        description=(
+            "When this request gave the instance a webhook it did not have: the endpoint's signing secret "
+            "(`whsec_…`), shown **once**. The endpoint is listed in `GET /api/webhooks?instance=…`."
+        ),
+    )
 
 
 class InstanceFilters(BaseModel):

@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from whatsapp_gateway.api_key.principal import Principal
+from whatsapp_gateway.crypto import SecretBox
 from whatsapp_gateway.db import utcnow
 from whatsapp_gateway.errors import Conflict, NotFound, UnprocessableInput
 from whatsapp_gateway.ids import is_id
@@ -23,6 +24,8 @@ from whatsapp_gateway.instance.repository import InstanceRepository
 from whatsapp_gateway.instance.schemas import InstanceCreate, InstanceFilters, InstanceUpdate
 from whatsapp_gateway.provider import registry
 from whatsapp_gateway.tenant import service as tenant_service
+from whatsapp_gateway.webhook import service as webhook_service
+from whatsapp_gateway.webhook.targets import TargetResolver
 
 
 class InstanceNotFound(NotFound):
@@ -45,8 +48,11 @@ class TenantRequired(UnprocessableInput):
     code, title = "tenant_required", "Say which tenant owns the instance"
 
 
-async def create(session: AsyncSession, principal: Principal, data: InstanceCreate) -> Instance:
-    """Record a new instance, wanted running. Starting its worker is the reconciler's job."""
+async def create(
+    session: AsyncSession, principal: Principal, data: InstanceCreate, *, box: SecretBox, resolver: TargetResolver
+) -> tuple[Instance, str | None]:
+    """Record a new instance, wanted running, and its webhook endpoint if it has one (with the endpoint's secret, to
+    show once). Starting its worker is the reconciler's job."""
     if principal.is_operator:
         if data.tenant_id is None:
             raise TenantRequired("With the operator's key, give `tenant_id`; or use one of the tenant's keys.")
@@ -67,16 +73,21 @@ async def create(session: AsyncSession, principal: Principal, data: InstanceCrea
         name=data.name,
         phone_number=data.phone,
         provider=data.provider,
-        webhook_url=str(data.webhook) if data.webhook else None,
         cpu_limit=data.resources.cpu,
         memory_limit=data.resources.memory,
         status=InstanceStatus.creating,
         desired_state=DesiredState.running,
     )
     try:
-        return await repository.add(instance)
+        await repository.add(instance)
     except IntegrityError as exc:  # a concurrent create won the race for the same phone
         raise PhoneAlreadyRegistered(f"Phone {data.phone} already has an instance in this tenant.") from exc
+    secret = None
+    if data.webhook is not None:
+        secret = await webhook_service.set_instance_webhook(
+            session, box, resolver, tenant_id=instance.tenant_id, instance_id=instance.id, url=str(data.webhook)
+        )
+    return instance, secret
 
 
 async def get(session: AsyncSession, principal: Principal, reference: str) -> Instance:
@@ -111,20 +122,37 @@ async def list_page(
     )
 
 
-async def update(session: AsyncSession, principal: Principal, reference: str, data: InstanceUpdate) -> Instance:
+async def update(
+    session: AsyncSession,
+    principal: Principal,
+    reference: str,
+    data: InstanceUpdate,
+    *,
+    box: SecretBox,
+    resolver: TargetResolver,
+) -> tuple[Instance, str | None]:
+    """Apply the fields given; the new webhook endpoint's secret when the instance gets a webhook it did not have."""
     instance = await get(session, principal, reference)
     given = data.model_fields_set
     if "name" in given:
         instance.name = data.name
+    secret = None
     if "webhook" in given:
-        instance.webhook_url = str(data.webhook) if data.webhook else None
+        secret = await webhook_service.set_instance_webhook(
+            session,
+            box,
+            resolver,
+            tenant_id=instance.tenant_id,
+            instance_id=instance.id,
+            url=str(data.webhook) if data.webhook else None,
+        )
     if data.resources is not None:
         if data.resources.cpu is not None:
             instance.cpu_limit = data.resources.cpu
         if data.resources.memory is not None:
             instance.memory_limit = data.resources.memory
     await session.flush()
-    return instance
+    return instance, secret
 
 
 async def delete(session: AsyncSession, principal: Principal, reference: str) -> None:

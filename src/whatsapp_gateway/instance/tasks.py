@@ -82,7 +82,7 @@ class Reconciler:
         self._action_ended_at: dict[str, float] = {}
         # Stable across restarts of one replica (one port on one host can serve only one process at a time): a
         # control plane that comes back after a crash takes its lease back at once instead of waiting it out.
-        self._holder = f"{socket.gethostname()}:{settings.port}"
+        self.holder = f"{socket.gethostname()}:{settings.port}"
         # Long enough to survive a slow round, short enough that a standby takes over within seconds.
         self._lease_ttl = dt.timedelta(seconds=max(10.0, 5 * settings.reconcile_interval_seconds))
 
@@ -91,14 +91,14 @@ class Reconciler:
         self._wake.set()
 
     async def run(self) -> None:
-        log.info("reconciler_started", runtime=self._runtime.name, holder=self._holder)
+        log.info("reconciler_started", runtime=self._runtime.name, holder=self.holder)
         leading = False
         while True:
             try:
-                holds = await lease.acquire(self._sessionmaker, LEASE_NAME, self._holder, ttl=self._lease_ttl)
+                holds = await lease.acquire(self._sessionmaker, LEASE_NAME, self.holder, ttl=self._lease_ttl)
                 if holds != leading:
                     leading = holds
-                    log.info("reconciler_lease", holding=holds, holder=self._holder)
+                    log.info("reconciler_lease", holding=holds, holder=self.holder)
                 if holds:
                     await self.reconcile_once()
             except asyncio.CancelledError:
@@ -116,7 +116,7 @@ class Reconciler:
         if tasks:
             await asyncio.wait(tasks, timeout=self._settings.worker_stop_grace_seconds + 5)
         with contextlib.suppress(Exception):
-            await lease.release(self._sessionmaker, LEASE_NAME, self._holder)
+            await lease.release(self._sessionmaker, LEASE_NAME, self.holder)
 
     async def reconcile_once(self) -> None:
         observed_at = asyncio.get_running_loop().time()

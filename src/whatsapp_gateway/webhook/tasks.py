@@ -1,0 +1,382 @@
+"""The webhook dispatcher: sends the outbox's deliveries, retries them, dead-letters them; and retention pruning.
+
+Work is organised in queues, one per endpoint and instance. A queue is sent strictly in order, by one sender at a
+time; different queues are sent concurrently. A sender holds its queue through a lease in the database, so several
+control-plane replicas share the queues safely and a crashed replica's queues are taken over when its leases run out.
+
+A delivery is marked delivered after the receiver's 2xx, in small batches. A crash between the two (kill -9) makes
+the last few deliveries go out again: receivers get every event at least once and de-duplicate on `webhook-id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import email.utils
+import json
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from whatsapp_gateway import __version__
+from whatsapp_gateway.config import Settings
+from whatsapp_gateway.crypto import SecretBox
+from whatsapp_gateway.db import utcnow
+from whatsapp_gateway.event import service as event_service
+from whatsapp_gateway.event.models import Event
+from whatsapp_gateway.event.schemas import Event as PublicEvent
+from whatsapp_gateway.notify import Wakeups
+from whatsapp_gateway.webhook import service as webhook_service
+from whatsapp_gateway.webhook.models import DisabledReason, WebhookDelivery, WebhookEndpoint, WebhookQueue
+from whatsapp_gateway.webhook.repository import WebhookRepository
+from whatsapp_gateway.webhook.service import RetryPolicy
+from whatsapp_gateway.webhook.signing import signature_header
+from whatsapp_gateway.webhook.targets import TargetNotAllowed, TargetResolver, TargetUnresolvable
+
+log = structlog.get_logger(__name__)
+
+USER_AGENT = f"WhatsApp-Gateway-Webhooks/{__version__}"
+POLL_SECONDS = 1.0  # how often due retries and other replicas' new events are looked for
+LEASE = dt.timedelta(seconds=60)
+BATCH = 50  # deliveries read at once from the head of a queue
+# Progress is written after this many sends or this long, whichever first: what a crash can make go out twice.
+COMMIT_EVERY_SENDS = 20
+COMMIT_EVERY_SECONDS = 0.25
+JITTER = 0.2
+RESPONSE_BYTES_READ = 64 * 1024  # a receiver's answer is read this far (to keep the connection), then dropped
+PRUNE_EVERY_SECONDS = 3600.0
+PRUNE_CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None
+    latency_ms: int
+    error: str | None = None
+    retry_after: float | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def backoff(policy: RetryPolicy, failures: int, retry_after: float | None) -> float:
+    """Seconds before the next attempt after `failures` failures in a row: the schedule, ±20%, or Retry-After if
+    the receiver asked for longer."""
+    delays = policy.delays
+    delay = delays[min(failures, len(delays)) - 1] * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 - jitter
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, policy.horizon.total_seconds()))
+    return delay
+
+
+def parse_retry_after(value: str | None, now: dt.datetime) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def envelope(event: Event) -> bytes:
+    """The body of a delivery: `{id, type, instance, timestamp, data}` (docs/architecture.md, "Events")."""
+    return json.dumps(PublicEvent.from_model(event).model_dump(mode="json"), separators=(",", ":")).encode()
+
+
+class Sender:
+    """Makes one signed POST of one event to one endpoint, and says what happened. Never raises for the receiver."""
+
+    def __init__(self, http: httpx.AsyncClient, resolver: TargetResolver, *, timeout: float) -> None:
+        self._http = http
+        self._resolver = resolver
+        self._timeout = timeout
+
+    async def send(self, url: str, secrets: list[str], custom_headers: Mapping[str, str], event: Event) -> Outcome:
+        body = envelope(event)
+        timestamp = int(time.time())
+        headers = {
+            **custom_headers,
+            "content-type": "application/json",
+            "user-agent": USER_AGENT,
+            "webhook-id": event.event_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature_header(secrets, event.event_id, timestamp, body),
+        }
+        started = time.perf_counter()
+        try:
+            target, extensions = await self._pin(url, headers)
+            async with self._http.stream(
+                "POST", target, content=body, headers=headers, timeout=self._timeout, extensions=extensions
+            ) as response:
+                read = 0
+                async for chunk in response.aiter_raw():
+                    read += len(chunk)
+                    if read >= RESPONSE_BYTES_READ:
+                        break
+                status_code = response.status_code
+                retry_after_header = response.headers.get("retry-after")
+        except httpx.TimeoutException:
+            return Outcome(None, _ms_since(started), f"timed out after {self._timeout:g} s")
+        except (TargetNotAllowed, TargetUnresolvable) as exc:
+            return Outcome(None, _ms_since(started), str(exc))
+        except httpx.HTTPError as exc:
+            return Outcome(None, _ms_since(started), f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        latency = _ms_since(started)
+        if 200 <= status_code < 300:
+            return Outcome(status_code, latency)
+        retry_after = None
+        if status_code in (429, 503):
+            retry_after = parse_retry_after(retry_after_header, utcnow())
+        kind = "redirect (not followed)" if 300 <= status_code < 400 else "answered"
+        return Outcome(status_code, latency, f"{kind} HTTP {status_code}", retry_after)
+
+    async def _pin(self, url: str, headers: dict[str, str]) -> tuple[str | httpx.URL, dict[str, str]]:
+        """Connect to the address the SSRF guard checked, not to whatever a second lookup would answer."""
+        if self._resolver.allow_private:
+            return url, {}
+        parsed = httpx.URL(url)
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        address = await self._resolver.resolve(parsed.host, port)
+        headers["host"] = parsed.netloc.decode("ascii")
+        extensions = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
+        return parsed.copy_with(host=str(address)), extensions
+
+
+def _ms_since(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        wakeups: Wakeups,
+        sender: Sender,
+        box: SecretBox,
+        policy: RetryPolicy,
+        settings: Settings,
+        *,
+        holder: str,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._wakeups = wakeups
+        self._sender = sender
+        self._box = box
+        self._policy = policy
+        self._settings = settings
+        self._holder = holder
+        self._active: dict[int, asyncio.Task[None]] = {}
+        self._wake = wakeups.listen(webhook_service.WAKE_KEY)
+        self._next_prune = 0.0
+
+    async def run(self) -> None:
+        async with self._sessionmaker() as session:
+            await WebhookRepository(session).release_all(self._holder)
+            await session.commit()
+        log.info("webhook_dispatcher_started", holder=self._holder, concurrency=self._settings.webhook_concurrency)
+        try:
+            while not self._wakeups.closing:
+                self._wake.clear()
+                try:
+                    await self._start_due_queues()
+                    if time.monotonic() >= self._next_prune:
+                        self._next_prune = time.monotonic() + PRUNE_EVERY_SECONDS
+                        await self.prune()
+                except Exception:
+                    log.exception("webhook_dispatch_round_failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+        finally:
+            for task in self._active.values():
+                task.cancel()
+            await asyncio.gather(*self._active.values(), return_exceptions=True)
+            self._wakeups.unlisten(webhook_service.WAKE_KEY, self._wake)
+
+    async def _start_due_queues(self) -> None:
+        free = self._settings.webhook_concurrency - len(self._active)
+        if free <= 0:
+            return
+        now = utcnow()
+        async with self._sessionmaker() as session:
+            queues = await WebhookRepository(session).claim_due_queues(
+                self._holder, now=now, lease_until=now + LEASE, limit=free, skip=list(self._active)
+            )
+            await session.commit()
+        for queue in queues:
+            task = asyncio.create_task(self._drain_safely(queue), name=f"webhook-queue-{queue.id}")
+            self._active[queue.id] = task
+
+    async def _drain_safely(self, queue: WebhookQueue) -> None:
+        try:
+            await self.drain(queue)
+        except Exception:
+            # The lease runs out and the queue is taken up again: nothing is lost, at worst sent twice.
+            log.exception("webhook_queue_failed", queue=queue.id, endpoint=queue.endpoint_id)
+        finally:
+            self._active.pop(queue.id, None)
+            self._wake.set()  # what arrived for this queue while it was held is looked for now
+
+    async def drain(self, queue: WebhookQueue) -> None:
+        """Send a leased queue's deliveries in order until it is empty, a send fails, or the lease is lost."""
+        while True:
+            async with self._sessionmaker() as session:
+                repository = WebhookRepository(session)
+                endpoint = await repository.get(queue.endpoint_id)
+                batch = await repository.head_of_queue(queue.endpoint_id, queue.queue_key, BATCH) if endpoint else []
+                if endpoint is None or not endpoint.enabled or not batch:
+                    if endpoint is not None and endpoint.enabled:
+                        # Nothing pending although counted: correct the count rather than claim the queue forever.
+                        pending = await repository.count_pending(queue.endpoint_id, queue.queue_key)
+                        await repository.update_queue(queue.id, pending=pending)
+                    await repository.release_queue(queue.id, self._holder)
+                    await session.commit()
+                    return
+                url = endpoint.url
+                now = utcnow()
+                secrets = webhook_service.open_secrets(self._box, endpoint, now)
+                headers = webhook_service.open_headers(self._box, endpoint)
+            if not await self._send_batch(queue, url, secrets, headers, batch):
+                return
+
+    async def _send_batch(
+        self,
+        queue: WebhookQueue,
+        url: str,
+        secrets: list[str],
+        headers: Mapping[str, str],
+        batch: Sequence[tuple[WebhookDelivery, Event]],
+    ) -> bool:
+        delivered: list[tuple[int, int, int]] = []
+        started = time.monotonic()
+        for index, (delivery, event) in enumerate(batch):
+            outcome = await self._sender.send(url, secrets, headers, event)
+            if not outcome.delivered:
+                await self._record(queue, delivered, failed=(delivery, outcome))
+                return False
+            assert outcome.status_code is not None
+            delivered.append((delivery.id, outcome.status_code, outcome.latency_ms))
+            last = index == len(batch) - 1
+            if last or len(delivered) >= COMMIT_EVERY_SENDS or time.monotonic() - started >= COMMIT_EVERY_SECONDS:
+                if not await self._record(queue, delivered, failed=None):
+                    return False
+                delivered, started = [], time.monotonic()
+        return True
+
+    async def _record(
+        self,
+        queue: WebhookQueue,
+        delivered: list[tuple[int, int, int]],
+        *,
+        failed: tuple[WebhookDelivery, Outcome] | None,
+    ) -> bool:
+        """Write what the sends did; whether this replica still holds the queue (and may go on)."""
+        disabled: WebhookEndpoint | None = None
+        async with self._sessionmaker() as session:
+            repository = WebhookRepository(session)
+            now = utcnow()
+            done = await repository.mark_succeeded(delivered, now=now) if delivered else 0
+            endpoint = await repository.get(queue.endpoint_id)
+            if endpoint is None:  # deleted meanwhile, with its queues and deliveries
+                await session.rollback()
+                return False
+            if delivered and endpoint.failing_since is not None:
+                endpoint.failing_since = None
+            if failed is None:
+                await repository.update_queue(queue.id, pending=WebhookQueue.pending - done, failures=0)
+                holds = await repository.renew_lease(queue.id, self._holder, now + LEASE)
+                await session.commit()
+                return holds
+            delivery, outcome = failed
+            current = await repository.queue(queue.id)
+            failures = (current.failures if current is not None else 0) + 1
+            next_attempt_at = now + dt.timedelta(seconds=backoff(self._policy, failures, outcome.retry_after))
+            await repository.mark_attempt_failed(
+                delivery.id,
+                now=now,
+                status_code=outcome.status_code,
+                error=outcome.error or "failed",
+                latency_ms=outcome.latency_ms,
+                next_attempt_at=next_attempt_at,
+            )
+            dead = 0
+            if now >= delivery.deadline_at:
+                dead = await repository.dead_letter_expired(
+                    queue.endpoint_id, queue.queue_key, now=now, reason=f"out of retries; last: {outcome.error}"
+                )
+            await repository.update_queue(
+                queue.id,
+                pending=WebhookQueue.pending - done - dead,
+                failures=failures,
+                next_attempt_at=now if dead else next_attempt_at,
+                lease_holder=None,
+                lease_until=None,
+            )
+            endpoint.failing_since = endpoint.failing_since or now
+            reason: DisabledReason | None = None
+            if outcome.status_code == 410:
+                reason = DisabledReason.gone
+            elif now - endpoint.failing_since >= dt.timedelta(days=self._settings.webhook_disable_after_days):
+                reason = DisabledReason.failing
+            if reason is not None and endpoint.enabled:
+                webhook_service.disable(endpoint, reason)
+                await event_service.record(
+                    session,
+                    self._policy,
+                    tenant_id=endpoint.tenant_id,
+                    instance_id=None,
+                    type="webhook.endpoint_disabled",
+                    data={
+                        "endpoint": endpoint.id,
+                        "url": endpoint.url,
+                        "reason": reason.value,
+                        "failing_since": endpoint.failing_since.isoformat(),
+                        "last_error": outcome.error,
+                    },
+                )
+                disabled = endpoint
+            await session.commit()
+        if dead:
+            log.warning("webhook_dead_lettered", endpoint=queue.endpoint_id, queue=queue.queue_key, count=dead)
+        if disabled is not None:
+            log.warning("webhook_endpoint_disabled", endpoint=disabled.id, reason=disabled.disabled_reason)
+            self._wakeups.notify(event_service.wake_keys_of_event(disabled.tenant_id, None))
+        return False
+
+    async def prune(self) -> None:
+        """Delete events and finished deliveries past their retention, a chunk per transaction."""
+        now = utcnow()
+        totals = {"deliveries": 0, "events": 0}
+        for kind, days in (
+            ("deliveries", self._settings.delivery_retention_days),
+            ("events", self._settings.event_retention_days),
+        ):
+            before = now - dt.timedelta(days=days)
+            while True:
+                async with self._sessionmaker() as session:
+                    repository = WebhookRepository(session)
+                    if kind == "deliveries":
+                        count = await repository.prune_deliveries(before, PRUNE_CHUNK)
+                    else:
+                        count = await repository.prune_events(before, PRUNE_CHUNK)
+                    await session.commit()
+                totals[kind] += count
+                if count < PRUNE_CHUNK:
+                    break
+                await asyncio.sleep(0)  # let requests in between chunks
+        if any(totals.values()):
+            log.info("retention_pruned", **totals)
