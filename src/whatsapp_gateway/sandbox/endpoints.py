@@ -23,6 +23,8 @@ from whatsapp_gateway.sandbox.schemas import (
     HubReadRequest,
     HubSendResult,
     InboundAccepted,
+    InboundBatch,
+    InboundBatchAccepted,
     InboundMessage,
     InstanceAction,
     Linked,
@@ -188,6 +190,17 @@ async def inbound(
     provider_message_id = await hub.inbound(principal, body)
     await _commit(hub, notifier)
     return InboundAccepted(provider_message_id=provider_message_id)
+
+
+@router.post("/inbound/batch", status_code=status.HTTP_202_ACCEPTED, response_model=InboundBatchAccepted)
+async def inbound_batch(
+    body: InboundBatch, session: SessionDep, principal: AuthenticatedPrincipal, notifier: Notifier
+) -> InboundBatchAccepted:
+    """Deliver up to 500 messages from simulated contacts in one request (all or none), in the order given."""
+    hub = Hub(session)
+    ids = [await hub.inbound(principal, message) for message in body.messages]
+    await _commit(hub, notifier)
+    return InboundBatchAccepted(provider_message_ids=ids)
 
 
 @router.post("/unlink", response_model=Linked)

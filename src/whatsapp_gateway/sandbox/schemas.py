@@ -161,3 +161,19 @@ class InboundMessage(BaseModel):
 
 class InboundAccepted(BaseModel):
     provider_message_id: str
+
+
+MAX_INBOUND_BATCH = 500
+
+
+class InboundBatch(BaseModel):
+    """Many messages from simulated contacts at once: for load tests, where one request per message would measure
+    the requests rather than the messages."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: Annotated[list[InboundMessage], Field(min_length=1, max_length=MAX_INBOUND_BATCH)]
+
+
+class InboundBatchAccepted(BaseModel):
+    provider_message_ids: list[str] = Field(description="In the order of the messages given.")
