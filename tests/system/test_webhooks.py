@@ -105,3 +105,150 @@ def _signed_by(request: Received, secret: str) -> bool:
 
 def _all_succeeded(log: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
     return log if log and all(d["status"] == "succeeded" for d in log) else None
+
+
+def test_dead_letters_are_listed_and_delivered_by_a_replay(gateway: Gateway) -> None:
+    down = threading.Event()
+    down.set()
+
+    def answer(_number: int, _request: Received) -> tuple[int, dict[str, str]]:
+        return (503, {}) if down.is_set() else (200, {})
+
+    with running_receiver(answer) as receiver:
+        tenant = gateway.new_tenant()
+        a = gateway.new_instance(tenant, "+14155550411")
+        gateway.pair(tenant, a["id"])
+        since = dt.datetime.now(dt.UTC).isoformat()
+        endpoint = add_endpoint(gateway, tenant, receiver.url, event_types=["message.received"])
+        for n in range(5):
+            gateway.inbound(tenant, a["id"], f"lost{n}")
+
+        # Down past the last retry (the schedule here totals 1.2 s): every delivery is dead-lettered.
+        dead = wait_for(
+            lambda: len(d := deliveries(gateway, tenant, endpoint["id"], status="failed")) == 5 and d,
+            timeout=30,
+            what="five dead letters",
+        )
+        # The oldest was tried on every retry; those queued behind it (order holds) ran out of time waiting.
+        oldest = dead[-1]
+        assert oldest["attempts"] >= 2 and oldest["last_status_code"] == 503
+        assert all("not delivered within the retry period" in d["last_error"] for d in dead)
+        assert receiver.accepted() == []
+        attempts_while_down = len(receiver.all())
+        assert attempts_while_down >= 4  # the head was retried on the schedule before giving up
+
+        # Back up, and nothing more is sent by itself ...
+        down.clear()
+        gateway.inbound(tenant, a["id"], "after")
+        wait_for(lambda: texts_in_order(receiver.accepted(), a["id"]) == ["after"], timeout=20, what="a new event")
+
+        # ... until a replay of the dead letters, which go out in their original order.
+        replay = gateway.http.post(
+            f"/api/webhooks/{endpoint['id']}/redeliver", json={"since": since}, headers=tenant.headers
+        )
+        assert replay.status_code == 202, replay.text
+        assert replay.json() == {"redelivered": 5}
+        wait_for(
+            lambda: texts_in_order(receiver.accepted(), a["id"]) == ["after"] + [f"lost{n}" for n in range(5)],
+            timeout=20,
+            what="the replayed dead letters",
+        )
+        log = wait_for(
+            lambda: _all_succeeded(deliveries(gateway, tenant, endpoint["id"])),
+            timeout=10,
+            what="no dead letter left",
+        )
+        # One delivery sent again by hand keeps its webhook-id, so a de-duplicating receiver sees it once.
+        first = log[-1]
+        again = gateway.http.post(
+            f"/api/webhooks/{endpoint['id']}/deliveries/{first['id']}/redeliver", headers=tenant.headers
+        )
+        assert again.status_code == 202, again.text
+        wait_for(
+            lambda: [r.webhook_id for r in receiver.accepted()].count(first["event_id"]) == 2,
+            timeout=20,
+            what="the redelivered event",
+        )
+
+
+def test_a_gone_receiver_disables_its_endpoint_with_an_event_and_pending_events_wait(gateway: Gateway) -> None:
+    gone = threading.Event()
+    gone.set()
+
+    def answer(_number: int, _request: Received) -> tuple[int, dict[str, str]]:
+        return (410, {}) if gone.is_set() else (200, {})
+
+    with running_receiver(answer) as receiver, running_receiver() as watcher:
+        tenant = gateway.new_tenant()
+        a = gateway.new_instance(tenant, "+14155550421")
+        gateway.pair(tenant, a["id"])
+        endpoint = add_endpoint(gateway, tenant, receiver.url, event_types=["message.received"])
+        watching = add_endpoint(gateway, tenant, watcher.url, event_types=["webhook.endpoint_disabled"])
+        for n in range(3):
+            gateway.inbound(tenant, a["id"], f"m{n}")
+
+        disabled = wait_for(
+            lambda: not (e := _endpoint(gateway, tenant, endpoint["id"]))["enabled"] and e,
+            timeout=20,
+            what="the endpoint to be disabled",
+        )
+        assert disabled["disabled_reason"] == "gone"
+        # The tenant hears of it: in its events, and on its other endpoints.
+        notice = wait_for(lambda: watcher.accepted(), timeout=20, what="the disabled notice")[0]
+        payload = notice.verify(watching["secret"])
+        assert payload["type"] == "webhook.endpoint_disabled" and payload["instance"] is None
+        assert payload["data"]["endpoint"] == endpoint["id"] and payload["data"]["reason"] == "gone"
+        events = gateway.http.get("/api/events", params={"type": "webhook.endpoint_disabled"}, headers=tenant.headers)
+        assert [e["data"]["endpoint"] for e in events.json()["data"]] == [endpoint["id"]]
+        assert len(receiver.all()) == 1  # no second attempt at a receiver that said it is gone
+
+        # Turned back on, the events that waited go out in order (new ones were not queued meanwhile).
+        gone.clear()
+        enabled = gateway.http.patch(f"/api/webhooks/{endpoint['id']}", json={"enabled": True}, headers=tenant.headers)
+        assert enabled.status_code == 200, enabled.text
+        wait_for(
+            lambda: texts_in_order(receiver.accepted(), a["id"]) == ["m0", "m1", "m2"],
+            timeout=20,
+            what="the waiting events",
+        )
+
+
+def test_during_a_rotation_both_secrets_sign(gateway: Gateway) -> None:
+    with running_receiver() as receiver:
+        tenant = gateway.new_tenant()
+        a = gateway.new_instance(tenant, "+14155550431")
+        gateway.pair(tenant, a["id"])
+        endpoint = add_endpoint(gateway, tenant, receiver.url, event_types=["message.received"])
+        old = endpoint["secret"]
+        rotated = gateway.http.post(f"/api/webhooks/{endpoint['id']}/rotate-secret", headers=tenant.headers)
+        assert rotated.status_code == 200, rotated.text
+        new = rotated.json()["secret"]
+        assert new != old and new.startswith("whsec_")
+        gateway.inbound(tenant, a["id"], "rotating")
+        delivered = wait_for(lambda: receiver.accepted(), timeout=20, what="a delivery")[0]
+        assert delivered.headers["webhook-signature"].count("v1,") == 2
+        assert delivered.verify(old)["data"]["text"] == "rotating"
+        assert delivered.verify(new)["data"]["text"] == "rotating"
+
+        # Without an overlap, only the new secret signs from then on.
+        again = gateway.http.post(
+            f"/api/webhooks/{endpoint['id']}/rotate-secret",
+            json={"previous_secret_valid_for_seconds": 0},
+            headers=tenant.headers,
+        )
+        newest = again.json()["secret"]
+        gateway.inbound(tenant, a["id"], "rotated")
+        last = wait_for(lambda: len(r := receiver.accepted()) == 2 and r[1], timeout=20, what="a second delivery")
+        assert last.headers["webhook-signature"].count("v1,") == 1
+        assert last.verify(newest)["data"]["text"] == "rotated"
+        with pytest.raises(Exception, match="signature"):
+            last.verify(new)
+
+
+def _endpoint(gateway: Gateway, tenant: Tenant, endpoint_id: str) -> dict[str, Any]:
+    response = gateway.http.get(f"/api/webhooks/{endpoint_id}", headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+_ = Receiver, always

@@ -271,6 +271,8 @@ class WebhookRepository:
                 select(WebhookDelivery, Event)
                 .join(Event, Event.seq == WebhookDelivery.event_seq)
                 .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.id == delivery_id)
+                # Fresh values: a replay may have just changed the row behind the session's back (a bulk UPDATE).
+                .execution_options(populate_existing=True)
             )
         ).first()
         return (row[0], row[1]) if row is not None else None

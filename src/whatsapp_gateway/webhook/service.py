@@ -340,7 +340,6 @@ async def redeliver_one(
     await get_delivery(session, endpoint, delivery_id)
     now = utcnow()
     await WebhookRepository(session).requeue(endpoint.id, ids=[delivery_id], now=now, deadline_at=now + policy.horizon)
-    session.expire_all()
     return await get_delivery(session, endpoint, delivery_id)
 
 

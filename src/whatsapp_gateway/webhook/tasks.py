@@ -316,7 +316,10 @@ class Dispatcher:
             dead = 0
             if now >= delivery.deadline_at:
                 dead = await repository.dead_letter_expired(
-                    queue.endpoint_id, queue.queue_key, now=now, reason=f"out of retries; last: {outcome.error}"
+                    queue.endpoint_id,
+                    queue.queue_key,
+                    now=now,
+                    reason=f"not delivered within the retry period; last attempt: {outcome.error}",
                 )
             await repository.update_queue(
                 queue.id,
@@ -350,6 +353,10 @@ class Dispatcher:
                 )
                 disabled = endpoint
             await session.commit()
+        # Look again when the retry is due, rather than at the next poll after it.
+        asyncio.get_running_loop().call_later(
+            max(0.0, (next_attempt_at - utcnow()).total_seconds()) + 0.01, self._wake.set
+        )
         if dead:
             log.warning("webhook_dead_lettered", endpoint=queue.endpoint_id, queue=queue.queue_key, count=dead)
         if disabled is not None:

@@ -1,0 +1,1103 @@
+"""Webhook delivery end to end: events delivered per second and their latency, sandbox inbound → receiver.
+
+Run with `make bench` (after the API and worker benchmarks) or alone with `python -m bench.bench_webhooks [--quick]`.
+Every process is real: the gateway as `wagw run`, one `python -m sandbox_worker` per instance (started by the
+gateway's local runtime), and the webhook receiver, a bare HTTP/1.1 server of this module
+(`python -m bench.bench_webhooks receiver --port N`) in a process of its own. This process injects the load. A
+message goes: `POST /api/sandbox/inbound/batch` → the hub's mailbox → the instance's worker (long poll) → its
+`message.received` event, posted back to the gateway → the event and its delivery row, one transaction → the
+dispatcher → a signed POST to the receiver. Workers outlive the gateway by design, so the bench kills each one it
+caused (as bench/bench_workers.py does). Results go to bench/results/webhooks.json and to the generated section of
+docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import itertools
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tests.support.postgres import PostgresUnavailable
+
+from bench.bench_api import (
+    HOST,
+    Server,
+    clean_environment,
+    cpu_busy_percent,
+    free_port,
+    git_commit,
+    machine_info,
+    process_cpu_seconds,
+    random_secret,
+    run_load,
+    running_server,
+    server_log_lines,
+)
+from bench.bench_workers import (
+    EXTRA_GATEWAY_VARIABLES,
+    Tenant,
+    expect,
+    kill_workers,
+    markdown_table,
+    new_tenant,
+    pair,
+    percentile,
+    postgres_database,
+    wait_for,
+    wait_quiet,
+    worker_record,
+)
+from bench.loadgen import Scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+RESULTS = ROOT / "bench" / "results" / "webhooks.json"
+DOCS = ROOT / "docs" / "benchmarks.md"
+START_MARKER = "<!-- bench_webhooks:start -->"
+END_MARKER = "<!-- bench_webhooks:end -->"
+
+# Targets, on PostgreSQL (the issue's); SQLite is judged against the same figures for comparison.
+TARGET_EVENTS_PER_S = 1_000.0  # at least, sustained
+TARGET_FIXED_RATE = 200.0  # events/s ...
+TARGET_FIXED_P99_MS = 100.0  # ... with p99 at most this
+
+HOOK_PATH = "/hook"
+SENDER_PHONE = "+4915100000001"
+MAX_INBOUND_BATCH = 500
+INJECT_LANES = 2  # concurrent batch requests in the throughput phase; an instance is always in the same lane
+FIXED_TICK_SECONDS = 0.05
+WAIT_STALL_SECONDS = 30.0  # the receiver got nothing new for this long: what is missing is reported missing
+WAIT_MAX_SECONDS = 240.0
+WINDOW = (0.1, 0.9)  # the steady window: from the 10th to the 90th percentile of receipt times
+PAIR_TIMEOUT_SECONDS = 30.0
+INJECT_TIMEOUT_SECONDS = 120.0
+
+# Besides the API and worker benchmarks' lists: settings the gateway reads that must not leak in from the shell.
+WEBHOOK_GATEWAY_VARIABLES = (
+    "WEBHOOK_ALLOW_PRIVATE_TARGETS",
+    "WEBHOOK_TIMEOUT_SECONDS",
+    "WEBHOOK_RETRY_SCHEDULE",
+    "WEBHOOK_CONCURRENCY",
+    "WEBHOOK_DISABLE_AFTER_DAYS",
+    "EVENT_RETENTION_DAYS",
+    "DELIVERY_RETENTION_DAYS",
+    "SANDBOX_QR_INTERVAL_SECONDS",
+)
+
+INTRO = """\
+## Webhooks: events delivered end to end
+
+Run it with `make bench` (it runs after the worker benchmark) or alone with `python -m bench.bench_webhooks` (add
+`--quick` for fewer events and shorter phases). Like the other benchmarks it needs PostgreSQL's binaries or
+`WAGW_TEST_POSTGRES_URL`; without them only SQLite is measured. Raw results, with every phase's counts, CPU readings
+and statuses, are in `bench/results/webhooks.json`.
+
+What is measured, with real processes on 127.0.0.1, once on SQLite and once on PostgreSQL (the targets are stated for
+PostgreSQL): the gateway (`wagw run`, `LOG_LEVEL=WARNING`, `WEBHOOK_ALLOW_PRIVATE_TARGETS=true` so that it may call
+loopback), several paired sandbox instances, each with its own worker process, and one tenant-wide webhook endpoint
+for `message.received` pointing at a **receiver**: a bare HTTP/1.1 server (asyncio on uvloop, httptools) in its own
+process that verifies each delivery's Standard Webhooks signature, answers `200` and notes the receive time. The
+bench injects text messages from a simulated contact with `POST /api/sandbox/inbound/batch`, spread round-robin over
+the instances; each text carries a sequence number and its injection time. A message's path is the whole pipeline:
+the hub's mailbox, the instance's worker (long poll, spool, event batch back to the gateway), the event and its
+delivery row written in one transaction, the dispatcher (one request at a time per instance and endpoint, the
+instances' queues concurrently), the signed POST. **Latency** is the receiver's clock minus the injection time (one
+machine, one clock); it is split at the event's `timestamp`, which the worker sets when it emits the event: *inbound
+→ event* is the hub and the worker, *event → receiver* is the gateway's recording, outbox and dispatcher.
+
+- **Throughput**: a fixed number of messages injected as fast as the gateway takes them (batches of up to 500, two
+  requests in flight, an instance always in the same lane so that its messages keep their order). *events/s* is
+  the receiver's rate over the steady window, from the 10th to the 90th percentile of receipt times; *injected/s*
+  is how fast the gateway accepted the messages. When the two are close, injection (the inbound API, the hub) was
+  the limit rather than delivery. Latency in this phase is mostly waiting in the backlog.
+- **Fixed rate**: 200 events/s, a batch every 50 ms, for a fixed time. Each message is stamped with the time it was
+  *scheduled* for, not the time it was sent, so that an injector held up by a slow gateway counts against the
+  latency (no coordinated omission).
+- **Baseline**, in the same run: the receiver alone, driven with the same concurrency as there are instances by the
+  API benchmark's load generator (`bench/loadgen.py`, one keep-alive connection per instance, the next request as
+  soon as the answer arrives) with a signed delivery body, once with its raw asyncio client and once with
+  `httpx.AsyncClient`, the client the gateway's dispatcher uses. It shows the receiver is not the limit, and what
+  the HTTP client alone costs on this machine.
+- Every receipt is checked: signatures, duplicates (the same `webhook-id` twice), messages that never arrived, and
+  order (an instance's messages must arrive in the order injected).
+- *CPU* is the CPU time (user + system, all threads, from `/proc/<pid>/stat`) of each group of processes over the
+  phase, as a share of one CPU; *PostgreSQL* sums every process named `postgres` on the machine.
+
+Caveats:
+
+- The machine has 2 CPUs, and the gateway, every worker, PostgreSQL, the receiver and the injector share them: the
+  figures measure this whole pipeline on one small machine, not the gateway alone. The CPU table shows where the
+  CPU went.
+- One run per phase: rates move by 10-30 % between runs on a small shared machine. Compare rows of one run.
+"""
+
+
+@dataclass(frozen=True)
+class Settings:
+    instances: int
+    throughput_events: int
+    fixed_rate: float
+    fixed_seconds: float
+    warmup_events: int
+    baseline_seconds: float
+
+
+# -- the receiver (its own process) -------------------------------------------------------------------------------
+
+
+@dataclass
+class Receipts:
+    """What the receiver saw: one row per POST to the hook, plus its signing key once the bench tells it."""
+
+    key: bytes | None = None
+    rows: list[tuple[float, str, str, str, str, bool]] = field(default_factory=list)
+    bad_requests: int = 0
+
+    def hook(self, headers: dict[bytes, bytes], body: bytes) -> int:
+        received = time.time()
+        try:
+            event = json.loads(body)
+            event_id = headers[b"webhook-id"].decode()
+            signed = headers[b"webhook-id"] + b"." + headers[b"webhook-timestamp"] + b"." + body
+        except (ValueError, KeyError):
+            self.bad_requests += 1
+            return 400
+        signature_ok = False
+        if self.key is not None:
+            expected = b"v1," + base64.b64encode(hmac.new(self.key, signed, hashlib.sha256).digest())
+            given = headers.get(b"webhook-signature", b"").split()
+            signature_ok = any(hmac.compare_digest(expected, s) for s in given)
+        data = event.get("data") or {}
+        self.rows.append(
+            (
+                received,
+                event_id,
+                str(event.get("instance")),
+                str(data.get("text")),
+                str(event.get("timestamp")),
+                signature_ok,
+            )
+        )
+        return 200
+
+    def control(self, method: bytes, path: bytes, body: bytes) -> tuple[int, bytes]:
+        if path == b"/healthz":
+            return 200, b'{"ok":true}'
+        if path == b"/stats":
+            return 200, json.dumps({"received": len(self.rows), "bad_requests": self.bad_requests}).encode()
+        if method == b"POST" and path == b"/secret":
+            self.key = base64.b64decode(body.decode().removeprefix("whsec_"))
+            return 200, b"{}"
+        if method == b"POST" and path == b"/take":
+            taken, self.rows = self.rows, []
+            return 200, json.dumps(taken).encode()
+        return 404, b"{}"
+
+
+class ReceiverProtocol(asyncio.Protocol):
+    def __init__(self, receipts: Receipts) -> None:
+        import httptools  # type: ignore[import-untyped]  # only the receiver process needs it; no type information
+
+        self.receipts = receipts
+        self.parser = httptools.HttpRequestParser(self)
+        self.parser_error = httptools.HttpParserError
+        self.transport: asyncio.Transport | None = None
+        self.url = b""
+        self.headers: dict[bytes, bytes] = {}
+        self.body: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except self.parser_error:
+            assert self.transport is not None
+            self.transport.close()
+
+    def on_message_begin(self) -> None:
+        self.url, self.headers, self.body = b"", {}, []
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers[name.lower()] = value
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        assert self.transport is not None
+        body = b"".join(self.body)
+        if self.url == HOOK_PATH.encode():
+            status, answer = self.receipts.hook(self.headers, body), b""
+        else:
+            status, answer = self.receipts.control(self.parser.get_method(), self.url, body)
+        reason = {200: b"OK", 400: b"Bad Request", 404: b"Not Found"}[status]
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+            % (status, reason, len(answer), answer)
+        )
+        if not self.parser.should_keep_alive():
+            self.transport.close()
+
+
+def serve_receiver(port: int) -> None:
+    import uvloop
+
+    async def serve() -> None:
+        receipts = Receipts()
+        server = await asyncio.get_running_loop().create_server(
+            lambda: ReceiverProtocol(receipts), HOST, port, backlog=1024
+        )
+        async with server:
+            await server.serve_forever()
+
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve())
+
+
+class ReceiverClient:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.http = httpx.Client(base_url=f"http://{HOST}:{server.port}", timeout=60)
+
+    def stats(self) -> dict[str, int]:
+        body: dict[str, int] = expect(self.http.get("/stats"), 200)
+        return body
+
+    def set_secret(self, secret: str) -> None:
+        expect(self.http.post("/secret", content=secret), 200)
+
+    def take(self) -> list[list[Any]]:
+        response = self.http.post("/take")
+        if response.status_code != 200:
+            raise RuntimeError(f"receiver /take: {response.status_code}")
+        rows: list[list[Any]] = response.json()
+        return rows
+
+
+# -- CPU accounting -----------------------------------------------------------------------------------------------
+
+
+def postgres_pids() -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == "postgres":
+                    found.append(int(entry.name))
+    return found
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            total += process_cpu_seconds(pid)
+    return total
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """CPU-seconds busy and in total across all CPUs, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (sum(values) - idle) / ticks, sum(values) / ticks
+
+
+@dataclass
+class Processes:
+    gateway: int
+    workers: list[int]
+    receiver: int
+    postgres: bool
+
+    def sample(self) -> dict[str, float]:
+        busy, total = machine_busy_seconds()
+        return {
+            "gateway": cpu_seconds([self.gateway]),
+            "workers": cpu_seconds(self.workers),
+            "postgresql": cpu_seconds(postgres_pids()) if self.postgres else 0.0,
+            "receiver": cpu_seconds([self.receiver]),
+            "injector": time.process_time(),
+            "machine_busy": busy,
+            "machine_total": total,
+            "wall": time.monotonic(),
+        }
+
+
+def cpu_shares(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Each group's CPU as a share of one CPU (1.0 = one CPU all the time) over the interval."""
+    wall = max(1e-9, after["wall"] - before["wall"])
+    shares = {
+        k: round((after[k] - before[k]) / wall, 3) for k in ("gateway", "workers", "postgresql", "receiver", "injector")
+    }
+    cpus = max(1e-9, (after["machine_total"] - before["machine_total"]) / wall)
+    shares["machine_busy_of_all"] = round((after["machine_busy"] - before["machine_busy"]) / wall / cpus, 3)
+    shares["seconds"] = round(wall, 2)
+    return shares
+
+
+# -- load ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Message:
+    n: int
+    instance: str
+
+
+def text_of(tag: str, n: int, stamp: float) -> str:
+    return f"{tag} {n} {stamp:.6f}"
+
+
+def inbound_body(tag: str, messages: Sequence[Message], stamp: float) -> dict[str, Any]:
+    return {
+        "messages": [
+            {"instance": m.instance, "from": SENDER_PHONE, "type": "text", "text": text_of(tag, m.n, stamp)}
+            for m in messages
+        ]
+    }
+
+
+@dataclass
+class Injection:
+    requests: int = 0
+    messages: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    error_samples: dict[str, str] = field(default_factory=dict)
+    request_ms: list[float] = field(default_factory=list)
+    lag_ms: list[float] = field(default_factory=list)  # actual send time - scheduled time (fixed rate)
+    started: float = 0.0
+    finished: float = 0.0
+
+    async def post(self, client: httpx.AsyncClient, tag: str, messages: Sequence[Message], stamp: float) -> None:
+        body = inbound_body(tag, messages, stamp)
+        started = time.perf_counter()
+        try:
+            response = await client.post("/api/sandbox/inbound/batch", json=body)
+            status = str(response.status_code)
+            if response.status_code != 202:
+                self.error_samples.setdefault(status, response.text[:300])
+        except httpx.HTTPError as exc:
+            status = type(exc).__name__
+            self.error_samples.setdefault(status, str(exc)[:300])
+        self.request_ms.append((time.perf_counter() - started) * 1000)
+        self.requests += 1
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        if status == "202":
+            self.messages += len(messages)
+
+    def summary(self) -> dict[str, Any]:
+        seconds = max(1e-9, self.finished - self.started)
+        return {
+            "requests": self.requests,
+            "messages_accepted": self.messages,
+            "statuses": self.statuses,
+            "error_samples": self.error_samples,
+            "seconds": round(seconds, 3),
+            "messages_per_s": round(self.messages / seconds, 1),
+            "request_ms": _percentiles(self.request_ms),
+            "lag_ms": _percentiles(self.lag_ms) if self.lag_ms else None,
+        }
+
+
+def _client(port: int, tenant: Tenant) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=INJECT_LANES, max_keepalive_connections=INJECT_LANES)
+    return httpx.AsyncClient(
+        base_url=f"http://{HOST}:{port}", headers=tenant.headers, limits=limits, timeout=INJECT_TIMEOUT_SECONDS
+    )
+
+
+async def inject_burst(port: int, tenant: Tenant, tag: str, messages: Sequence[Message], batch: int) -> Injection:
+    """Every message as fast as the gateway takes them: INJECT_LANES requests in flight, each lane in order."""
+    injection = Injection()
+    lane_of = {instance: i % INJECT_LANES for i, instance in enumerate(dict.fromkeys(m.instance for m in messages))}
+    lanes: list[list[Message]] = [[] for _ in range(INJECT_LANES)]
+    for message in messages:
+        lanes[lane_of[message.instance]].append(message)
+
+    async def lane(client: httpx.AsyncClient, queue: list[Message]) -> None:
+        for start in range(0, len(queue), batch):
+            await injection.post(client, tag, queue[start : start + batch], time.time())
+
+    async with _client(port, tenant) as client:
+        injection.started = time.monotonic()
+        await asyncio.gather(*(lane(client, queue) for queue in lanes))
+        injection.finished = time.monotonic()
+    return injection
+
+
+async def inject_at_rate(
+    port: int, tenant: Tenant, tag: str, instances: Sequence[str], rate: float, seconds: float, first_n: int
+) -> tuple[Injection, int]:
+    """`rate` messages a second, a batch every FIXED_TICK_SECONDS, each stamped with its scheduled time.
+
+    One request at a time, so an instance's messages keep their order; when a request takes longer than a tick the
+    next goes out at once, late, and the lateness is in the latency.
+    """
+    injection = Injection()
+    per_tick = max(1, round(rate * FIXED_TICK_SECONDS))
+    ticks = round(seconds / FIXED_TICK_SECONDS)
+    counter = itertools.count(first_n)
+    rotation = itertools.cycle(instances)
+    async with _client(port, tenant) as client:
+        # The schedule starts a moment from now, on both clocks: monotonic to pace, wall time to stamp.
+        zero, wall_zero = time.monotonic() + 0.1, time.time() + 0.1
+        injection.started = zero
+        for tick in range(ticks):
+            scheduled = zero + tick * FIXED_TICK_SECONDS
+            delay = scheduled - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            injection.lag_ms.append(max(0.0, (time.monotonic() - scheduled) * 1000))
+            batch = [Message(next(counter), next(rotation)) for _ in range(per_tick)]
+            await injection.post(client, tag, batch, wall_zero + tick * FIXED_TICK_SECONDS)
+        injection.finished = time.monotonic()
+    return injection, ticks * per_tick
+
+
+def wait_received(receiver: ReceiverClient, expected: int, baseline: int = 0) -> dict[str, Any]:
+    """Wait until the receiver has `expected` more receipts, or nothing new came for WAIT_STALL_SECONDS."""
+    started = last_change = time.monotonic()
+    last = -1
+    while True:
+        count = receiver.stats()["received"] - baseline
+        now = time.monotonic()
+        if count != last:
+            last, last_change = count, now
+        if count >= expected:
+            return {"complete": True, "waited_s": round(now - started, 2)}
+        if now - last_change >= WAIT_STALL_SECONDS or now - started >= WAIT_MAX_SECONDS:
+            return {"complete": False, "waited_s": round(now - started, 2), "received": count}
+        time.sleep(0.05)
+
+
+# -- what the receiver saw ----------------------------------------------------------------------------------------
+
+
+def _percentiles(values: Sequence[float]) -> dict[str, float | None]:
+    ordered = list(values)
+    return {
+        "p50": _round(percentile(ordered, 0.50), 2),
+        "p90": _round(percentile(ordered, 0.90), 2),
+        "p99": _round(percentile(ordered, 0.99), 2),
+        "max": _round(max(ordered) if ordered else None, 2),
+        "mean": _round(statistics.fmean(ordered) if ordered else None, 2),
+    }
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def parse_timestamp(value: str) -> float | None:
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def analyse(rows: list[list[Any]], tag: str, expected: int, first_n: int) -> dict[str, Any]:
+    """Counts, order, rates and latencies of one phase's receipts (rows of other phases are counted apart)."""
+    seen_ids: set[str] = set()
+    first_receipt: dict[int, float] = {}
+    latency_ms: list[float] = []
+    inbound_to_event_ms: list[float] = []
+    event_to_receiver_ms: list[float] = []
+    last_n: dict[str, int] = {}
+    duplicates = out_of_order = bad_signatures = foreign = 0
+    for received, event_id, instance, text, timestamp, signature_ok in rows:
+        parts = str(text).split(" ")
+        if len(parts) != 3 or parts[0] != tag:
+            foreign += 1
+            continue
+        if not signature_ok:
+            bad_signatures += 1
+        if event_id in seen_ids:
+            duplicates += 1
+            continue
+        seen_ids.add(event_id)
+        n, stamp = int(parts[1]), float(parts[2])
+        if n in first_receipt:
+            duplicates += 1  # the same message as a second event: not expected, counted the same way
+            continue
+        first_receipt[n] = received
+        if n < last_n.get(instance, -1):
+            out_of_order += 1
+        last_n[instance] = max(n, last_n.get(instance, -1))
+        latency_ms.append((received - stamp) * 1000)
+        emitted = parse_timestamp(timestamp)
+        if emitted is not None:
+            inbound_to_event_ms.append((emitted - stamp) * 1000)
+            event_to_receiver_ms.append((received - emitted) * 1000)
+    times = sorted(first_receipt.values())
+    result: dict[str, Any] = {
+        "expected": expected,
+        "received": len(first_receipt),
+        "missing": len(set(range(first_n, first_n + expected)) - set(first_receipt)),
+        "duplicates": duplicates,
+        "out_of_order": out_of_order,
+        "bad_signatures": bad_signatures,
+        "receipts_of_other_phases": foreign,
+        "latency_ms": _percentiles(latency_ms),
+        "inbound_to_event_ms": _percentiles(inbound_to_event_ms),
+        "event_to_receiver_ms": _percentiles(event_to_receiver_ms),
+    }
+    if len(times) >= 2:
+        span = times[-1] - times[0]
+        low, high = (times[round(f * (len(times) - 1))] for f in WINDOW)
+        result["first_to_last_s"] = round(span, 3)
+        result["events_per_s_first_to_last"] = round((len(times) - 1) / span, 1) if span > 0 else None
+        in_window = round(WINDOW[1] * (len(times) - 1)) - round(WINDOW[0] * (len(times) - 1))
+        result["events_per_s"] = round(in_window / (high - low), 1) if high > low else None
+    return result
+
+
+# -- one gateway --------------------------------------------------------------------------------------------------
+
+
+def phone_of(index: int) -> str:
+    return f"+1415556{index:04d}"
+
+
+def gateway_environment(operator_key: str, secret_key: str, data_dir: Path, database_url: str | None) -> dict[str, str]:
+    env = clean_environment(
+        API_SECRET=operator_key,
+        SECRET_KEY=secret_key,
+        DATA_DIR=str(data_dir),
+        LOG_LEVEL="WARNING",
+        ENV="development",
+        WEBHOOK_ALLOW_PRIVATE_TARGETS="true",
+    )
+    dropped = {*EXTRA_GATEWAY_VARIABLES, *WEBHOOK_GATEWAY_VARIABLES} - {"SECRET_KEY", "WEBHOOK_ALLOW_PRIVATE_TARGETS"}
+    env = {k: v for k, v in env.items() if k.upper() not in dropped}
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    return env
+
+
+def paired_instances(client: httpx.Client, tenant: Tenant, count: int) -> list[str]:
+    ids = []
+    for index in range(count):
+        created = expect(
+            client.post(
+                "/api/instances",
+                json={"phone": phone_of(index), "provider": "sandbox", "name": f"webhooks-{index}"},
+                headers=tenant.headers,
+            ),
+            201,
+        )
+        ids.append(str(created["id"]))
+    for instance_id in ids:
+        wait_for(
+            lambda i=instance_id: (
+                client.get(  # type: ignore[misc]  # the default binds the loop variable
+                    f"/api/instances/{i}/qr", params={"format": "json"}, headers=tenant.headers
+                ).status_code
+                == 200
+            ),
+            timeout=PAIR_TIMEOUT_SECONDS,
+            what=f"a QR for {instance_id}",
+        )
+        pair(client, tenant, instance_id)
+    return ids
+
+
+def run_phase(
+    name: str,
+    receiver: ReceiverClient,
+    processes: Processes,
+    inject: Callable[[], tuple[Injection, int]],
+    tag: str,
+    first_n: int,
+) -> dict[str, Any]:
+    print(f"  {name} …", file=sys.stderr, flush=True)
+    stray = receiver.take()  # anything left from before belongs to no phase
+    before = processes.sample()
+    injection, expected = inject()
+    waited = wait_received(receiver, expected)
+    after = processes.sample()
+    result = analyse(receiver.take(), tag, expected, first_n)
+    result["injection"] = injection.summary()
+    result["wait"] = waited
+    result["cpu"] = cpu_shares(before, after)
+    result["stray_receipts_before"] = len(stray)
+    return result
+
+
+def bench_backend(
+    backend: str, database_url: str | None, receiver_server: Server, settings: Settings, workdir: Path
+) -> dict[str, Any]:
+    data_dir = workdir / f"data-{backend}"
+    data_dir.mkdir()
+    operator_key = random_secret()
+    env = gateway_environment(operator_key, random_secret(48), data_dir, database_url)
+    command = [str(VENV_BIN / "wagw"), "run", "--host", HOST, "--port", str(free_port())]
+    receiver = ReceiverClient(receiver_server)
+    result: dict[str, Any] = {}
+    try:
+        with (
+            running_server(f"gateway-webhooks-{backend}", command, env, data_dir, workdir) as server,
+            httpx.Client(base_url=f"http://{HOST}:{server.port}", timeout=60) as client,
+        ):
+            tenant = new_tenant(client, operator_key)
+            print(f"  {settings.instances} sandbox instances, paired …", file=sys.stderr, flush=True)
+            instances = paired_instances(client, tenant, settings.instances)
+            endpoint = expect(
+                client.post(
+                    "/api/webhooks",
+                    json={
+                        "url": f"http://{HOST}:{receiver_server.port}{HOOK_PATH}",
+                        "event_types": ["message.received"],
+                    },
+                    headers=tenant.headers,
+                ),
+                201,
+            )
+            receiver.set_secret(str(endpoint["secret"]))
+            workers = [worker_record(data_dir, i).pid for i in instances]
+            processes = Processes(server.pid, workers, receiver_server.pid, postgres=database_url is not None)
+            all_pids = [server.pid, *workers]
+
+            def burst(tag: str, first: int, count: int) -> Callable[[], tuple[Injection, int]]:
+                messages = [Message(first + i, instances[i % len(instances)]) for i in range(count)]
+
+                def inject() -> tuple[Injection, int]:
+                    return asyncio.run(inject_burst(server.port, tenant, tag, messages, MAX_INBOUND_BATCH)), count
+
+                return inject
+
+            def fixed(first: int) -> Callable[[], tuple[Injection, int]]:
+                def inject() -> tuple[Injection, int]:
+                    return asyncio.run(
+                        inject_at_rate(
+                            server.port, tenant, "fixed", instances, settings.fixed_rate, settings.fixed_seconds, first
+                        )
+                    )
+
+                return inject
+
+            # Warm-up: every worker's spool, every queue's connection, the dispatcher's first round.
+            first = 0
+            result["warmup"] = run_phase(
+                "warm-up", receiver, processes, burst("warmup", first, settings.warmup_events), "warmup", first
+            )
+            result["quiet_wait_s"] = {"before_throughput": wait_quiet(all_pids)}
+            first += settings.warmup_events
+            result["throughput"] = run_phase(
+                f"throughput: {settings.throughput_events:,} messages as fast as possible",
+                receiver,
+                processes,
+                burst("burst", first, settings.throughput_events),
+                "burst",
+                first,
+            )
+            result["quiet_wait_s"]["before_fixed_rate"] = wait_quiet(all_pids)
+            first += settings.throughput_events
+            result["fixed_rate"] = run_phase(
+                f"fixed rate: {settings.fixed_rate:g} messages/s for {settings.fixed_seconds:g} s",
+                receiver,
+                processes,
+                fixed(first),
+                "fixed",
+                first,
+            )
+            result["fixed_rate"]["rate"] = settings.fixed_rate
+            deliveries = expect(
+                client.get(f"/api/webhooks/{endpoint['id']}/deliveries", params={"limit": 1}, headers=tenant.headers),
+                200,
+            )
+            result["last_delivery"] = (deliveries.get("data") or [None])[0]
+            log_lines = server_log_lines(server)
+            result["server_log"] = {"lines": len(log_lines), "first": log_lines[:20]}
+    finally:
+        result["workers_killed"] = kill_workers(data_dir)
+    return result
+
+
+def bench_baseline(receiver_server: Server, settings: Settings, secret: str) -> dict[str, Any]:
+    """The receiver alone, at the concurrency the gateway's queues give it: with the loadgen's raw client and with
+    httpx (the dispatcher's client), each sending a signed delivery of the gateway's shape."""
+    receiver = ReceiverClient(receiver_server)
+    receiver.set_secret(secret)
+    body = json.dumps(
+        {
+            "id": "evt_baseline",
+            "type": "message.received",
+            "instance": "ins_baseline",
+            "timestamp": "2026-01-01T00:00:00.000Z",
+            "data": {"text": "baseline 0 0.0", "from": SENDER_PHONE, "type": "text"},
+        },
+        separators=(",", ":"),
+    )
+    timestamp = str(int(time.time()))
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signature = base64.b64encode(hmac.new(key, f"evt_baseline.{timestamp}.{body}".encode(), hashlib.sha256).digest())
+    scenario = Scenario(
+        "POST",
+        HOOK_PATH,
+        {
+            "Content-Type": "application/json",
+            "webhook-id": "evt_baseline",
+            "webhook-timestamp": timestamp,
+            "webhook-signature": f"v1,{signature.decode()}",
+        },
+        expect_status=200,
+        body_template=body,
+    )
+    runs: dict[str, Any] = {}
+    for client in ("raw", "httpx"):
+        print(f"  receiver alone, {client} client …", file=sys.stderr, flush=True)
+        receiver.take()
+        cpu_before = process_cpu_seconds(receiver_server.pid)
+        run = run_load(
+            receiver_server,
+            scenario,
+            seconds=settings.baseline_seconds,
+            max_requests=10_000_000,
+            concurrency=settings.instances,
+            client=client,
+        )
+        answered = max(1, run["ok"])
+        run["receiver_cpu_ms_per_request"] = round(
+            (process_cpu_seconds(receiver_server.pid) - cpu_before) * 1000 / answered, 4
+        )
+        run["client_cpu_ms_per_request"] = round(run["client_cpu_s"] * 1000 / answered, 4)
+        rows = receiver.take()
+        run["signatures_ok"] = sum(1 for r in rows if r[5])
+        runs[client] = run
+    return runs
+
+
+# -- reporting ----------------------------------------------------------------------------------------------------
+
+
+def measured(backends: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: b for name, b in backends.items() if "skipped" not in b and "throughput" in b}
+
+
+def mark(value: float | None, target: float, *, at_least: bool) -> str:
+    if value is None:
+        return "-"
+    return "PASS" if (value >= target if at_least else value <= target) else "MISS"
+
+
+def judge(backends: dict[str, Any]) -> dict[str, Any]:
+    verdicts: dict[str, Any] = {}
+    for name, b in measured(backends).items():
+        rate = b["throughput"].get("events_per_s")
+        fixed = b["fixed_rate"]
+        p99 = fixed["latency_ms"]["p99"] if not fixed["missing"] else None
+        verdicts[name] = {
+            "events_per_s": {
+                "value": rate,
+                "target": TARGET_EVENTS_PER_S,
+                "mark": mark(rate, TARGET_EVENTS_PER_S, at_least=True),
+            },
+            "fixed_rate_p99_ms": {
+                "value": fixed["latency_ms"]["p99"],
+                "target": TARGET_FIXED_P99_MS,
+                # A message that never arrived has an infinite latency: the p99 cannot pass then.
+                "mark": mark(p99, TARGET_FIXED_P99_MS, at_least=False) if p99 is not None else "MISS",
+            },
+        }
+    return verdicts
+
+
+def _fmt(value: float | None, digits: int = 0, unit: str = "") -> str:
+    return "-" if value is None else f"{value:,.{digits}f}{unit}"
+
+
+def targets_table(results: dict[str, Any]) -> str:
+    backends = measured(results["backends"])
+    header = ["figure", "target"]
+    for name in backends:
+        header += [name, ""]
+    body = []
+    for key, label, target in (
+        ("events_per_s", "events delivered per second, sustained", f"≥ {TARGET_EVENTS_PER_S:,.0f}/s"),
+        ("fixed_rate_p99_ms", f"p99 latency at {TARGET_FIXED_RATE:g} events/s", f"≤ {TARGET_FIXED_P99_MS:g} ms"),
+    ):
+        row = [label, target]
+        for name in backends:
+            verdict = results["verdicts"][name][key]
+            unit = "/s" if key == "events_per_s" else " ms"
+            row += [_fmt(verdict["value"], 0 if unit == "/s" else 1, unit), f"**{verdict['mark']}**"]
+        body.append(row)
+    return markdown_table(header, body, {i for i in range(2, len(header)) if i % 2 == 0})
+
+
+def phases_table(results: dict[str, Any]) -> str:
+    header = ["backend", "phase", "injected/s", "events/s", "received", "p50 ms", "p99 ms", "max ms"]
+    header += ["inbound → event p50 / p99", "event → receiver p50 / p99", "lost", "dup", "out of order"]
+    body = []
+    for name, b in measured(results["backends"]).items():
+        for phase, label in (("throughput", "throughput"), ("fixed_rate", f"{b['fixed_rate']['rate']:g}/s fixed")):
+            p = b[phase]
+            lat, inb, out = p["latency_ms"], p["inbound_to_event_ms"], p["event_to_receiver_ms"]
+            body.append(
+                [
+                    name,
+                    label,
+                    _fmt(p["injection"]["messages_per_s"]),
+                    _fmt(p.get("events_per_s")),
+                    f"{p['received']:,} of {p['expected']:,}",
+                    _fmt(lat["p50"], 1),
+                    _fmt(lat["p99"], 1),
+                    _fmt(lat["max"], 0),
+                    f"{_fmt(inb['p50'], 1)} / {_fmt(inb['p99'], 1)}",
+                    f"{_fmt(out['p50'], 1)} / {_fmt(out['p99'], 1)}",
+                    str(p["missing"]),
+                    str(p["duplicates"]),
+                    str(p["out_of_order"]),
+                ]
+            )
+    return markdown_table(header, body, set(range(2, len(header))))
+
+
+def cpu_table(results: dict[str, Any]) -> str:
+    header = ["backend", "phase", "seconds", "gateway", "workers", "PostgreSQL", "receiver", "injector", "machine busy"]
+    body = []
+    for name, b in measured(results["backends"]).items():
+        for phase in ("throughput", "fixed_rate"):
+            cpu = b[phase]["cpu"]
+            body.append(
+                [
+                    name,
+                    phase.replace("_", " "),
+                    f"{cpu['seconds']:.1f}",
+                    *(f"{cpu[k]:.2f}" for k in ("gateway", "workers", "postgresql", "receiver", "injector")),
+                    f"{cpu['machine_busy_of_all'] * 100:.0f} %",
+                ]
+            )
+    return markdown_table(header, body, set(range(2, len(header))))
+
+
+def baseline_table(results: dict[str, Any]) -> str:
+    header = ["receiver alone", "concurrency", "req/s", "p50 ms", "p99 ms", "receiver CPU ms/req", "client CPU ms/req"]
+    body = [
+        [
+            f"{client} client" + (" (the dispatcher's)" if client == "httpx" else ""),
+            str(results["settings"]["instances"]),
+            _fmt(run["requests_per_s"]),
+            _fmt(run["latency_ms"]["p50"], 2),
+            _fmt(run["latency_ms"]["p99"], 2),
+            f"{run['receiver_cpu_ms_per_request']:.3f}",
+            f"{run['client_cpu_ms_per_request']:.3f}",
+        ]
+        for client, run in results["baseline"].items()
+    ]
+    return markdown_table(header, body, set(range(1, len(header))))
+
+
+def notes(results: dict[str, Any]) -> list[str]:
+    found: list[str] = []
+    for name, b in results["backends"].items():
+        if "skipped" in b:
+            found.append(f"{name}: not measured ({b['skipped']}).")
+            continue
+        if "throughput" not in b:
+            found.append(f"{name}: failed before it was measured ({b.get('error', 'unknown error')}).")
+            continue
+        for phase in ("warmup", "throughput", "fixed_rate"):
+            p = b[phase]
+            injection = p["injection"]
+            if set(injection["statuses"]) - {"202"}:
+                samples = json.dumps(injection["error_samples"])[:400]
+                found.append(f"{name}, {phase}: inbound statuses {injection['statuses']}; first answers: {samples}")
+            if p["missing"] or p["duplicates"] or p["out_of_order"] or p["bad_signatures"]:
+                found.append(
+                    f"{name}, {phase}: {p['missing']} messages never arrived (waited {p['wait']['waited_s']:g} s), "
+                    f"{p['duplicates']} duplicates, {p['out_of_order']} out of order, {p['bad_signatures']} bad "
+                    f"signatures."
+                )
+        fixed = b["fixed_rate"]
+        lag = fixed["injection"]["lag_ms"]
+        if lag and lag["p99"] is not None and lag["p99"] > FIXED_TICK_SECONDS * 1000:
+            found.append(
+                f"{name}, fixed rate: the injector fell behind its schedule (lag p99 {lag['p99']:.0f} ms, max "
+                f"{lag['max']:.0f} ms): the inbound API could not take {fixed['rate']:g} messages/s; the lag is in "
+                f"the latency."
+            )
+        if b["server_log"]["lines"]:
+            found.append(
+                f"{name}: the gateway logged {b['server_log']['lines']} warning or error lines; the first: "
+                f"`{b['server_log']['first'][0][:300]}`"
+            )
+    if results["cpu_busy_before_percent"] >= 20:
+        found.append(
+            f"The machine was {results['cpu_busy_before_percent']:.0f} % busy with other work just before this run, "
+            f"so these figures are likely low; run the benchmark again on a quiet machine."
+        )
+    if not found:
+        found.append(
+            "Every message arrived exactly once, in order per instance, with a valid signature; every inbound batch "
+            "was accepted, and the gateway logged no warning or error."
+        )
+    return found
+
+
+def render_section(results: dict[str, Any]) -> str:
+    machine, git, settings = results["machine"], results["git"], results["settings"]
+    commit = f"`{(git['commit'] or 'unknown')[:10]}`" + (" (with uncommitted changes)" if git["dirty"] else "")
+    postgres = f"PostgreSQL {results['postgresql_version']}, " if results.get("postgresql_version") else ""
+    lines = [
+        START_MARKER,
+        "<!-- Generated by `make bench` (bench/bench_webhooks.py) from bench/results/webhooks.json; "
+        "edits here are lost. -->",
+        "",
+        f"Measured {results['date'][:16].replace('T', ' ')} UTC at commit {commit}"
+        f"{' with `--quick`' if results['quick'] else ''} on {machine['cpu_model']}, {machine['cpu_count']} CPUs, "
+        f"{machine['memory_gib']} GiB ({machine['platform']}); Python {machine['python']}; {postgres}SQLite "
+        f"{machine['sqlite']}. {settings['instances']} paired sandbox instances, one webhook endpoint; throughput "
+        f"phase {settings['throughput_events']:,} messages after a warm-up of {settings['warmup_events']:,}; fixed "
+        f"rate {settings['fixed_rate']:g} messages/s for {settings['fixed_seconds']:g} s. Gateway, "
+        f"{settings['instances']} workers, database, receiver and injector share the {machine['cpu_count']} CPUs; in "
+        f"the second before the run the CPUs were {results['cpu_busy_before_percent']:.0f} % busy with other work. "
+        f"The whole run took {results['duration_s']:.0f} s.",
+        "",
+        targets_table(results),
+        "",
+        phases_table(results),
+        "",
+        f"CPU used during each phase, in CPUs (1.00 = one CPU all the time; the machine has {machine['cpu_count']}):",
+        "",
+        cpu_table(results),
+        "",
+        baseline_table(results),
+        "",
+        *(f"- {note}" for note in notes(results)),
+        END_MARKER,
+    ]
+    return "\n".join(lines)
+
+
+def write_docs(section: str) -> None:
+    text = DOCS.read_text()
+    start, end = text.find(START_MARKER), text.find(END_MARKER)
+    if start != -1 and end > start:
+        text = text[:start] + section + text[end + len(END_MARKER) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + INTRO + "\n" + section + "\n"
+    DOCS.write_text(text)
+
+
+# -- main ---------------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def running_receiver(workdir: Path) -> Iterator[Server]:
+    port = free_port()
+    command = [sys.executable, "-m", "bench.bench_webhooks", "receiver", "--port", str(port)]
+    with running_server("receiver", command, clean_environment(), ROOT, workdir) as server:
+        yield server
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["receiver"]:
+        receiver_parser = argparse.ArgumentParser(description="The benchmark's webhook receiver.")
+        receiver_parser.add_argument("--port", type=int, required=True)
+        serve_receiver(receiver_parser.parse_args(argv[1:]).port)
+        return 0
+    parser = argparse.ArgumentParser(description="Webhook delivery end to end: events/s and latency.")
+    parser.add_argument("--quick", action="store_true", help="Fewer messages and shorter phases (about two minutes).")
+    parser.add_argument("--backends", default="sqlite,postgresql", help="Comma-separated: sqlite, postgresql.")
+    parser.add_argument("--instances", type=int, default=16, help="Paired sandbox instances (webhook queues).")
+    parser.add_argument("--events", type=int, help="Messages in the throughput phase (default 20,000; 3,000 quick).")
+    parser.add_argument("--seconds", type=float, help="Length of the fixed-rate phase (default 30, 10 with --quick).")
+    parser.add_argument("--rate", type=float, default=TARGET_FIXED_RATE, help="Messages/s of the fixed-rate phase.")
+    parser.add_argument("--no-docs", action="store_true", help="Do not rewrite docs/benchmarks.md.")
+    args = parser.parse_args(argv)
+    settings = Settings(
+        instances=args.instances,
+        throughput_events=args.events or (3_000 if args.quick else 20_000),
+        fixed_rate=args.rate,
+        fixed_seconds=args.seconds or (10.0 if args.quick else 30.0),
+        warmup_events=args.instances * 20,
+        baseline_seconds=3.0 if args.quick else 5.0,
+    )
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if not set(backends) <= {"sqlite", "postgresql"}:
+        parser.error("--backends takes sqlite and/or postgresql")
+
+    started = time.monotonic()
+    results: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "machine": machine_info(),
+        "git": git_commit(),
+        "settings": asdict(settings),
+        "targets": {
+            "events_per_s_at_least": TARGET_EVENTS_PER_S,
+            "fixed_rate": TARGET_FIXED_RATE,
+            "fixed_rate_p99_ms_at_most": TARGET_FIXED_P99_MS,
+            "backend": "postgresql",
+        },
+        "cpu_busy_before_percent": cpu_busy_percent(),
+        "backends": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="wagw-bench-webhooks-") as tmp:
+        workdir = Path(tmp)
+        with running_receiver(workdir) as receiver_server:
+            print("receiver alone (baseline)", file=sys.stderr, flush=True)
+            results["baseline"] = bench_baseline(
+                receiver_server, settings, "whsec_" + base64.b64encode(os.urandom(24)).decode()
+            )
+            for backend in backends:
+                print(f"gateway, workers and webhooks on {backend}", file=sys.stderr, flush=True)
+                if backend == "sqlite":
+                    results["backends"][backend] = bench_backend(backend, None, receiver_server, settings, workdir)
+                    continue
+                try:
+                    with postgres_database() as (database_url, version):
+                        results["postgresql_version"] = version
+                        results["backends"][backend] = bench_backend(
+                            backend, database_url, receiver_server, settings, workdir
+                        )
+                except PostgresUnavailable as exc:
+                    print(f"bench: PostgreSQL skipped: {exc}", file=sys.stderr)
+                    results["backends"][backend] = {"skipped": str(exc)}
+            receiver_log = server_log_lines(receiver_server)
+            results["receiver_log"] = {"lines": len(receiver_log), "first": receiver_log[:20]}
+    results["duration_s"] = round(time.monotonic() - started, 1)
+    results["verdicts"] = judge(results["backends"])
+
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    section = render_section(results)
+    if not args.no_docs:
+        write_docs(section)
+    print()
+    print("\n\n".join([targets_table(results), phases_table(results), cpu_table(results), baseline_table(results)]))
+    print()
+    for note in notes(results):
+        print(f"- {note}")
+    print(f"\n{results['duration_s']:.0f} s; results in {RESULTS.relative_to(ROOT)}", end="")
+    print("" if args.no_docs else f" and {DOCS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
