@@ -253,4 +253,3 @@ def _endpoint(gateway: Gateway, tenant: Tenant, endpoint_id: str) -> dict[str, A
     response = gateway.http.get(f"/api/webhooks/{endpoint_id}", headers=tenant.headers)
     assert response.status_code == 200, response.text
     return dict(response.json())
-
