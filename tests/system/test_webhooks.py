@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.gateway import Gateway, Tenant, wait_for
-from tests.support.receiver import Received, running_receiver
+from tests.support.live import started_gateway
+from tests.support.receiver import Received, always, running_receiver
 
 # Short retries, so that "past the last retry" comes within a test: 3 retries, 1.2 s in all.
 FAST_RETRIES = {"WEBHOOK_RETRY_SCHEDULE": "0.2,0.4,0.6", "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"}
@@ -253,3 +256,30 @@ def _endpoint(gateway: Gateway, tenant: Tenant, endpoint_id: str) -> dict[str, A
     response = gateway.http.get(f"/api/webhooks/{endpoint_id}", headers=tenant.headers)
     assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+def test_an_endpoint_failing_for_too_long_is_disabled(data_dir: Path, gateway_env: dict[str, str]) -> None:
+    # "Too long" is 2 s here (5 days by default); retries come faster than that.
+    env = {**gateway_env, "WEBHOOK_DISABLE_AFTER_DAYS": str(2 / 86400), "WEBHOOK_RETRY_SCHEDULE": ",".join(["0.5"] * 20)}
+    with running_receiver(always(500)) as receiver, started_gateway(data_dir, env) as gateway:
+        tenant = gateway.new_tenant()
+        a = gateway.new_instance(tenant, "+14155550441", webhook=receiver.url)
+        gateway.pair(tenant, a["id"])
+        endpoint_id = gateway.http.get("/api/webhooks", params={"instance": a["id"]}, headers=tenant.headers).json()[
+            "data"
+        ][0]["id"]
+        disabled = wait_for(
+            lambda: not (e := _endpoint(gateway, tenant, endpoint_id))["enabled"] and e,
+            timeout=30,
+            what="the failing endpoint to be disabled",
+        )
+        assert disabled["disabled_reason"] == "failing"
+        assert disabled["failing_since"] is not None
+        notices = gateway.http.get("/api/events", params={"type": "webhook.endpoint_disabled"}, headers=tenant.headers)
+        assert notices.json()["data"][0]["data"]["reason"] == "failing"
+        attempts = len(receiver.all())
+        assert attempts >= 2
+        # Disabled means no more attempts.
+        gateway.inbound(tenant, a["id"], "unheard")
+        time.sleep(1.5)
+        assert len(receiver.all()) == attempts

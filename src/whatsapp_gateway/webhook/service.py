@@ -6,6 +6,7 @@ event is stored with its deliveries or not at all. The dispatcher (`tasks.py`) t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from whatsapp_gateway.api_key.principal import Principal
-from whatsapp_gateway.crypto import SecretBox
+from whatsapp_gateway.crypto import SecretBox, SecretUnreadable
 from whatsapp_gateway.db import utcnow
 from whatsapp_gateway.errors import Conflict, NotFound, UnprocessableInput
 from whatsapp_gateway.event.models import Event
@@ -52,10 +53,6 @@ class TargetRefused(UnprocessableInput):
 
 class EndpointDisabled(Conflict):
     code, title = "webhook_endpoint_disabled", "The webhook endpoint is disabled"
-
-
-class InstanceWebhookManaged(Conflict):
-    code, title = "instance_webhook_managed", "This endpoint is an instance's own webhook"
 
 
 @dataclass(frozen=True)
@@ -214,8 +211,11 @@ async def rotate_secret(
     """A new secret; the old one keeps signing beside it for `previous_valid_for`."""
     now = utcnow()
     secret = new_secret()
+    current = None
     if endpoint.secret_sealed is not None and previous_valid_for > dt.timedelta(0):
-        current = box.open(endpoint.secret_sealed, context=f"{endpoint.id}:secret")
+        with contextlib.suppress(SecretUnreadable):  # sealed under another SECRET_KEY: nothing to keep signing with
+            current = box.open(endpoint.secret_sealed, context=f"{endpoint.id}:secret")
+    if current is not None:
         endpoint.previous_secret_sealed = box.seal(current, context=f"{endpoint.id}:previous-secret")
         endpoint.previous_secret_expires_at = now + previous_valid_for
     else:
@@ -230,7 +230,10 @@ async def rotate_secret(
 
 
 def header_names(box: SecretBox, endpoint: WebhookEndpoint) -> list[str]:
-    return sorted(open_headers(box, endpoint))
+    try:
+        return sorted(open_headers(box, endpoint))
+    except SecretUnreadable:  # sealed under another SECRET_KEY: the endpoint shows none until they are set again
+        return []
 
 
 # -- the instance's own webhook (the original sketch's `webhook` field) ----------------------------------------

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from whatsapp_gateway import __version__
 from whatsapp_gateway.config import Settings
-from whatsapp_gateway.crypto import SecretBox
+from whatsapp_gateway.crypto import SecretBox, SecretUnreadable
 from whatsapp_gateway.db import utcnow
 from whatsapp_gateway.event import service as event_service
 from whatsapp_gateway.event.models import Event
@@ -247,9 +247,19 @@ class Dispatcher:
                     await session.commit()
                     return
                 url = endpoint.url
-                now = utcnow()
-                secrets = webhook_service.open_secrets(self._box, endpoint, now)
-                headers = webhook_service.open_headers(self._box, endpoint)
+                try:
+                    secrets = webhook_service.open_secrets(self._box, endpoint, utcnow())
+                    headers = webhook_service.open_headers(self._box, endpoint)
+                except SecretUnreadable as exc:
+                    # Sealed under another SECRET_KEY: sending unsigned is not an option. Rotating the secret (and
+                    # setting custom headers again) turns the endpoint back on.
+                    await self._disable(
+                        session, endpoint, DisabledReason.needs_secret, f"stored secret unreadable: {exc}"
+                    )
+                    await repository.release_queue(queue.id, self._holder)
+                    await session.commit()
+                    self._announce_disabled(endpoint)
+                    return
             if not await self._send_batch(queue, url, secrets, headers, batch):
                 return
 
@@ -336,21 +346,7 @@ class Dispatcher:
             elif now - endpoint.failing_since >= dt.timedelta(days=self._settings.webhook_disable_after_days):
                 reason = DisabledReason.failing
             if reason is not None and endpoint.enabled:
-                webhook_service.disable(endpoint, reason)
-                await event_service.record(
-                    session,
-                    self._policy,
-                    tenant_id=endpoint.tenant_id,
-                    instance_id=None,
-                    type="webhook.endpoint_disabled",
-                    data={
-                        "endpoint": endpoint.id,
-                        "url": endpoint.url,
-                        "reason": reason.value,
-                        "failing_since": endpoint.failing_since.isoformat(),
-                        "last_error": outcome.error,
-                    },
-                )
+                await self._disable(session, endpoint, reason, outcome.error)
                 disabled = endpoint
             await session.commit()
         # Look again when the retry is due, rather than at the next poll after it.
@@ -360,9 +356,32 @@ class Dispatcher:
         if dead:
             log.warning("webhook_dead_lettered", endpoint=queue.endpoint_id, queue=queue.queue_key, count=dead)
         if disabled is not None:
-            log.warning("webhook_endpoint_disabled", endpoint=disabled.id, reason=disabled.disabled_reason)
-            self._wakeups.notify(event_service.wake_keys_of_event(disabled.tenant_id, None))
+            self._announce_disabled(disabled)
         return False
+
+    async def _disable(
+        self, session: AsyncSession, endpoint: WebhookEndpoint, reason: DisabledReason, last_error: str | None
+    ) -> None:
+        """Disable the endpoint and tell its tenant, with a `webhook.endpoint_disabled` event (same transaction)."""
+        webhook_service.disable(endpoint, reason)
+        await event_service.record(
+            session,
+            self._policy,
+            tenant_id=endpoint.tenant_id,
+            instance_id=None,
+            type="webhook.endpoint_disabled",
+            data={
+                "endpoint": endpoint.id,
+                "url": endpoint.url,
+                "reason": reason.value,
+                "failing_since": endpoint.failing_since.isoformat() if endpoint.failing_since else None,
+                "last_error": last_error,
+            },
+        )
+
+    def _announce_disabled(self, endpoint: WebhookEndpoint) -> None:
+        log.warning("webhook_endpoint_disabled", endpoint=endpoint.id, reason=endpoint.disabled_reason)
+        self._wakeups.notify(event_service.wake_keys_of_event(endpoint.tenant_id, None))
 
     async def prune(self) -> None:
         """Delete events and finished deliveries past their retention, a chunk per transaction."""
