@@ -1,4 +1,4 @@
-"""Signatures a receiver checks with an independent Standard Webhooks implementation (the `standardwebhooks` package)."""
+"""Signatures as a receiver checks them, with an independent Standard Webhooks implementation (`standardwebhooks`)."""
 
 from __future__ import annotations
 

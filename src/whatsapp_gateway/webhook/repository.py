@@ -4,7 +4,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -80,11 +80,23 @@ class WebhookRepository:
         self, endpoint_id: str, queue_key: str, instance_id: str | None, rows: Sequence[Mapping[str, Any]]
     ) -> None:
         """Add deliveries to the end of a queue and count them there, in the caller's transaction."""
-        self.session.add_all(WebhookDelivery(endpoint_id=endpoint_id, queue_key=queue_key, **row) for row in rows)
-        await self.session.flush()
+        # One multi-row INSERT, not one ORM object per delivery: this runs for every batch a worker reports.
+        await self.session.execute(
+            insert(WebhookDelivery),
+            [
+                {
+                    "endpoint_id": endpoint_id,
+                    "queue_key": queue_key,
+                    "status": DeliveryStatus.pending,
+                    "attempts": 0,
+                    **row,
+                }
+                for row in rows
+            ],
+        )
         dialect = self.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(WebhookQueue).values(
+        upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = upsert(WebhookQueue).values(
             endpoint_id=endpoint_id,
             queue_key=queue_key,
             instance_id=instance_id,
