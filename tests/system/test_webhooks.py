@@ -260,7 +260,11 @@ def _endpoint(gateway: Gateway, tenant: Tenant, endpoint_id: str) -> dict[str, A
 
 def test_an_endpoint_failing_for_too_long_is_disabled(data_dir: Path, gateway_env: dict[str, str]) -> None:
     # "Too long" is 2 s here (5 days by default); retries come faster than that.
-    env = {**gateway_env, "WEBHOOK_DISABLE_AFTER_DAYS": str(2 / 86400), "WEBHOOK_RETRY_SCHEDULE": ",".join(["0.5"] * 20)}
+    env = {
+        **gateway_env,
+        "WEBHOOK_DISABLE_AFTER_DAYS": str(2 / 86400),
+        "WEBHOOK_RETRY_SCHEDULE": ",".join(["0.5"] * 20),
+    }
     with running_receiver(always(500)) as receiver, started_gateway(data_dir, env) as gateway:
         tenant = gateway.new_tenant()
         a = gateway.new_instance(tenant, "+14155550441", webhook=receiver.url)

@@ -32,7 +32,8 @@ from whatsapp_gateway.webhook.schemas import (
 router = APIRouter(prefix="/api/webhooks", tags=["webhooks"], responses=problem_responses(401, 404, 422))
 
 EndpointId = Annotated[str, Path(max_length=64, description="The endpoint's id (`whe_…`).")]
-DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The delivery's id.")]
+MAX_DELIVERY_ID = 2**63 - 1
+DeliveryId = Annotated[int, Path(ge=1, le=MAX_DELIVERY_ID, description="The delivery's id.")]
 
 
 class TenantMismatch(UnprocessableInput):
@@ -220,7 +221,7 @@ async def list_deliveries(
     endpoint = await webhook_service.get(session, principal, webhook_id)
     after_id: int | None = None
     if page.after_id is not None:
-        if not page.after_id.isdigit():
+        if not (page.after_id.isascii() and page.after_id.isdigit()) or int(page.after_id) > MAX_DELIVERY_ID:
             raise InvalidCursor("Use the `next_cursor` of a previous page, unchanged.")
         after_id = int(page.after_id)
     rows = await webhook_service.deliveries_page(

@@ -183,7 +183,7 @@ class WebhookRepository:
             .order_by(WebhookDelivery.id)
             .limit(limit)
         )
-        return [(delivery, event) for delivery, event in rows.tuples()]
+        return [(delivery, event) for delivery, event in rows]
 
     async def count_pending(self, endpoint_id: str, queue_key: str) -> int:
         return int(
@@ -275,7 +275,7 @@ class WebhookRepository:
             statement = statement.where(WebhookDelivery.status == status)
         if after_id is not None:
             statement = statement.where(WebhookDelivery.id < after_id)
-        return [(d, e) for d, e in (await self.session.execute(statement)).tuples()]
+        return [(d, e) for d, e in await self.session.execute(statement)]
 
     async def delivery(self, endpoint_id: str, delivery_id: int) -> tuple[WebhookDelivery, Event] | None:
         row = (
@@ -319,17 +319,10 @@ class WebhookRepository:
                 WebhookDelivery.created_at >= since,
                 WebhookDelivery.created_at < until,
             ]
-        counts = (
-            (
-                await self.session.execute(
-                    select(WebhookDelivery.queue_key, func.count())
-                    .where(*conditions)
-                    .group_by(WebhookDelivery.queue_key)
-                )
-            )
-            .tuples()
-            .all()
+        grouped = await self.session.execute(
+            select(WebhookDelivery.queue_key, func.count()).where(*conditions).group_by(WebhookDelivery.queue_key)
         )
+        counts = [(queue_key, int(count)) for queue_key, count in grouped]
         if not counts:
             return 0
         await self.session.execute(

@@ -4,7 +4,16 @@ import datetime as dt
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, UrlConstraints
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    UrlConstraints,
+    model_validator,
+)
 
 from whatsapp_gateway.webhook.models import DeliveryStatus, DisabledReason, WebhookDelivery, WebhookEndpoint
 
@@ -107,8 +116,8 @@ class WebhookEndpointCreate(BaseModel):
 
 
 class WebhookEndpointUpdate(BaseModel):
-    """Fields left out stay as they are. Turning an endpoint back on does not resend what failed meanwhile: use
-    `POST /api/webhooks/{id}/redeliver` for that."""
+    """Fields left out stay as they are; `"description": null` clears the description. Turning an endpoint back on
+    sends the deliveries that waited; dead letters go out again only with `POST /api/webhooks/{id}/redeliver`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -117,6 +126,17 @@ class WebhookEndpointUpdate(BaseModel):
     event_types: EventTypes | None = None
     headers: CustomHeaders | None = None
     enabled: bool | None = None
+
+    @model_validator(mode="after")
+    def _refuse_meaningless_nulls(self) -> WebhookEndpointUpdate:
+        nulls = [
+            name
+            for name in ("url", "event_types", "headers", "enabled")
+            if name in self.model_fields_set and getattr(self, name) is None
+        ]
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} cannot be null: leave a field out to keep it as it is")
+        return self
 
 
 class WebhookEndpointOut(BaseModel):

@@ -294,9 +294,12 @@ async def enqueue(
     now = utcnow()
     queued = 0
     for endpoint in endpoints:
-        wanted = [
-            e for e in events if (only_endpoint is not None or e.type not in DIRECTED_TYPES) and endpoint.wants(e.type)
-        ]
+        # A directed event (a test) goes to its one endpoint whatever that endpoint filters, and to no other.
+        wanted = (
+            list(events)
+            if only_endpoint is not None
+            else [e for e in events if e.type not in DIRECTED_TYPES and endpoint.wants(e.type)]
+        )
         if not wanted:
             continue
         rows = [

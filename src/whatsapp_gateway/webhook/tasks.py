@@ -81,7 +81,7 @@ def parse_retry_after(value: str | None, now: dt.datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not "²": str.isdigit() says yes to it, float() does not
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
