@@ -34,6 +34,7 @@ migrate: .venv/.synced ## Apply database migrations (DATABASE_URL, or SQLite in 
 bench: .venv/.synced ## API and sandbox worker benchmarks; results in bench/results and docs/benchmarks.md
 	$(VENV_BIN)/python -m bench.bench_api
 	$(VENV_BIN)/python -m bench.bench_workers
+	$(VENV_BIN)/python -m bench.bench_webhooks
 
 .tools/bin/uv:
 	@echo "uv not found: installing uv $(UV_VERSION) into .tools/"
