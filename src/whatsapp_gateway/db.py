@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -86,6 +86,18 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+async def serialize_sequence_writers(session: AsyncSession, stream: str) -> None:
+    """Make rows added to `stream` in this transaction commit in the order of their sequence numbers.
+
+    Sequence numbers (`events.seq`, the sandbox mailbox's `seq`) are cursors: a reader asks for "after N". On
+    PostgreSQL two transactions can take numbers 10 and 11 and commit 11 first; a reader then moves past 11 and never
+    sees 10. A transaction-scoped advisory lock on the stream, taken before the insert and held until the commit,
+    keeps numbering and commit order the same. SQLite has one writer at a time already.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:stream, 0))"), {"stream": stream})
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

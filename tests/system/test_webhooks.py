@@ -178,8 +178,12 @@ def test_dead_letters_are_listed_and_delivered_by_a_replay(gateway: Gateway) -> 
 def test_a_gone_receiver_disables_its_endpoint_with_an_event_and_pending_events_wait(gateway: Gateway) -> None:
     gone = threading.Event()
     gone.set()
+    all_stored = threading.Event()
 
     def answer(_number: int, _request: Received) -> tuple[int, dict[str, str]]:
+        # The first answer waits until all three events are stored (so all three were queued for the endpoint:
+        # events that come after it is disabled are not).
+        all_stored.wait(timeout=20)
         return (410, {}) if gone.is_set() else (200, {})
 
     with running_receiver(answer) as receiver, running_receiver() as watcher:
@@ -190,6 +194,8 @@ def test_a_gone_receiver_disables_its_endpoint_with_an_event_and_pending_events_
         watching = add_endpoint(gateway, tenant, watcher.url, event_types=["webhook.endpoint_disabled"])
         for n in range(3):
             gateway.inbound(tenant, a["id"], f"m{n}")
+        wait_for(lambda: len(gateway.events(tenant, a["id"], "message.received")) == 3, timeout=20, what="three events")
+        all_stored.set()
 
         disabled = wait_for(
             lambda: not (e := _endpoint(gateway, tenant, endpoint["id"]))["enabled"] and e,

@@ -6,6 +6,7 @@ from typing import TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from whatsapp_gateway.db import serialize_sequence_writers
 from whatsapp_gateway.event.models import Event, EventScope
 
 T = TypeVar("T")
@@ -25,6 +26,10 @@ class EventRepository:
         return set(found)
 
     async def add_all(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        # One stream for all events: the tenant-wide and operator-wide lists walk `seq` across instances.
+        await serialize_sequence_writers(self.session, "events")
         self.session.add_all(events)
         await self.session.flush()
 

@@ -198,7 +198,7 @@ async def inbound_batch(
 ) -> InboundBatchAccepted:
     """Deliver up to 500 messages from simulated contacts in one request (all or none), in the order given."""
     hub = Hub(session)
-    ids = [await hub.inbound(principal, message) for message in body.messages]
+    ids = await hub.inbound_many(principal, body.messages)
     await _commit(hub, notifier)
     return InboundBatchAccepted(provider_message_ids=ids)
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from whatsapp_gateway.db import serialize_sequence_writers
 from whatsapp_gateway.sandbox.models import SandboxDevice, SandboxLink, SandboxMailboxItem, SandboxMessage
 
 # Expired login offers are kept this long, so that scanning one answers "expired" rather than "unknown".
@@ -44,7 +45,13 @@ class SandboxRepository:
         self.session.add(link)
         await self.session.flush()
 
+    async def lock_mailbox(self, instance_id: str) -> None:
+        # The worker reads "after seq N" and acknowledges "up to N": an item committed late with a lower number would
+        # be deleted unread.
+        await serialize_sequence_writers(self.session, f"sandbox-mailbox:{instance_id}")
+
     async def enqueue(self, instance_id: str, kind: str, payload: dict[str, object]) -> None:
+        await self.lock_mailbox(instance_id)
         self.session.add(SandboxMailboxItem(instance_id=instance_id, kind=kind, payload=payload))
         await self.session.flush()
 

@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -323,6 +324,15 @@ class Hub:
             body.pop("voice_note", None)
         await self._deliver(instance.id, instance.tenant_id, sender_phone, data.push_name, provider_message_id, body)
         return provider_message_id
+
+    async def inbound_many(self, principal: Principal, messages: Sequence[InboundMessage]) -> list[str]:
+        """Several inbound messages in one transaction, in the order given."""
+        instances = {message.instance: await self._instance(principal, message.instance) for message in messages}
+        # Mailboxes locked in one order by every batch: two batches naming the same numbers in other orders must not
+        # wait for each other's locks (a deadlock).
+        for instance_id in sorted({instance.id for instance in instances.values()}):
+            await self.repository.lock_mailbox(instance_id)
+        return [await self.inbound(principal, message) for message in messages]
 
     async def unlink(self, principal: Principal, reference: str, reason: str | None) -> Instance:
         instance = await self._instance(principal, reference)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, case, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -18,6 +18,16 @@ from whatsapp_gateway.webhook.models import (
     WebhookEndpoint,
     WebhookQueue,
 )
+
+
+class PendingDelivery(NamedTuple):
+    id: int
+    deadline_at: dt.datetime
+    event_id: str
+    type: str
+    instance_id: str | None
+    timestamp: dt.datetime
+    data: dict[str, Any]
 
 
 def _rowcount(result: Any) -> int:
@@ -145,14 +155,6 @@ class WebhookRepository:
         )
         return result.all()
 
-    async def renew_lease(self, queue_id: int, holder: str, lease_until: dt.datetime) -> bool:
-        result = await self.session.execute(
-            update(WebhookQueue)
-            .where(WebhookQueue.id == queue_id, WebhookQueue.lease_holder == holder)
-            .values(lease_until=lease_until)
-        )
-        return _rowcount(result) == 1
-
     async def release_queue(self, queue_id: int, holder: str) -> None:
         await self.session.execute(
             update(WebhookQueue)
@@ -169,11 +171,18 @@ class WebhookRepository:
     async def queue(self, queue_id: int) -> WebhookQueue | None:
         return await self.session.get(WebhookQueue, queue_id, populate_existing=True)
 
-    async def head_of_queue(
-        self, endpoint_id: str, queue_key: str, limit: int
-    ) -> Sequence[tuple[WebhookDelivery, Event]]:
+    async def head_of_queue(self, endpoint_id: str, queue_key: str, limit: int) -> Sequence[PendingDelivery]:
+        """The queue's oldest pending deliveries with their events, as plain rows (no ORM objects: the hot path)."""
         rows = await self.session.execute(
-            select(WebhookDelivery, Event)
+            select(
+                WebhookDelivery.id,
+                WebhookDelivery.deadline_at,
+                Event.event_id,
+                Event.type,
+                Event.instance_id,
+                Event.timestamp,
+                Event.data,
+            )
             .join(Event, Event.seq == WebhookDelivery.event_seq)
             .where(
                 WebhookDelivery.endpoint_id == endpoint_id,
@@ -183,7 +192,40 @@ class WebhookRepository:
             .order_by(WebhookDelivery.id)
             .limit(limit)
         )
-        return [(delivery, event) for delivery, event in rows]
+        return [PendingDelivery(*row) for row in rows]
+
+    async def release_empty_queue(self, queue_id: int, holder: str) -> None:
+        """Give up a queue found empty. If its count says otherwise (it should not), recount under the row's lock."""
+        counted = await self.session.scalar(
+            update(WebhookQueue)
+            .where(WebhookQueue.id == queue_id, WebhookQueue.lease_holder == holder)
+            .values(lease_holder=None, lease_until=None)
+            .returning(WebhookQueue.pending)
+        )
+        if counted:
+            queue = await self.session.scalar(select(WebhookQueue).where(WebhookQueue.id == queue_id).with_for_update())
+            if queue is not None:
+                queue.pending = await self.count_pending(queue.endpoint_id, queue.queue_key)
+                await self.session.flush()
+
+    async def settle_queue(self, queue_id: int, holder: str, *, done: int, lease_until: dt.datetime) -> bool:
+        """Count `done` deliveries off the queue, clear its failures and renew the lease; whether it is still ours."""
+        holding = await self.session.scalar(
+            update(WebhookQueue)
+            .where(WebhookQueue.id == queue_id)
+            .values(
+                pending=WebhookQueue.pending - done,
+                failures=0,
+                lease_until=case((WebhookQueue.lease_holder == holder, lease_until), else_=WebhookQueue.lease_until),
+            )
+            .returning(WebhookQueue.lease_holder)
+        )
+        return holding == holder
+
+    async def clear_failing(self, endpoint_id: str) -> None:
+        await self.session.execute(
+            update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id).values(failing_since=None)
+        )
 
     async def count_pending(self, endpoint_id: str, queue_key: str) -> int:
         return int(

@@ -18,7 +18,7 @@ import json
 import random
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,12 +30,10 @@ from whatsapp_gateway.config import Settings
 from whatsapp_gateway.crypto import SecretBox, SecretUnreadable
 from whatsapp_gateway.db import utcnow
 from whatsapp_gateway.event import service as event_service
-from whatsapp_gateway.event.models import Event
-from whatsapp_gateway.event.schemas import Event as PublicEvent
 from whatsapp_gateway.notify import Wakeups
 from whatsapp_gateway.webhook import service as webhook_service
-from whatsapp_gateway.webhook.models import DisabledReason, WebhookDelivery, WebhookEndpoint, WebhookQueue
-from whatsapp_gateway.webhook.repository import WebhookRepository
+from whatsapp_gateway.webhook.models import DisabledReason, WebhookEndpoint, WebhookQueue
+from whatsapp_gateway.webhook.repository import PendingDelivery, WebhookRepository
 from whatsapp_gateway.webhook.service import RetryPolicy
 from whatsapp_gateway.webhook.signing import signature_header
 from whatsapp_gateway.webhook.targets import TargetNotAllowed, TargetResolver, TargetUnresolvable
@@ -53,6 +51,7 @@ JITTER = 0.2
 RESPONSE_BYTES_READ = 64 * 1024  # a receiver's answer is read this far (to keep the connection), then dropped
 PRUNE_EVERY_SECONDS = 3600.0
 PRUNE_CHUNK = 2000
+TARGET_REFRESH_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -92,9 +91,31 @@ def parse_retry_after(value: str | None, now: dt.datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
-def envelope(event: Event) -> bytes:
-    """The body of a delivery: `{id, type, instance, timestamp, data}` (docs/architecture.md, "Events")."""
-    return json.dumps(PublicEvent.from_model(event).model_dump(mode="json"), separators=(",", ":")).encode()
+def envelope(delivery: PendingDelivery) -> bytes:
+    """The body of a delivery: the event as the event list shows it, `{id, type, instance, timestamp, data}`.
+
+    Built by hand rather than through the `Event` schema: this runs once per delivery, and the schema's validation
+    would cost more than the rest of the preparation. `tests/webhook` checks the two agree.
+    """
+    return json.dumps(
+        {
+            "id": delivery.event_id,
+            "type": delivery.type,
+            "instance": delivery.instance_id,
+            "timestamp": delivery.timestamp.isoformat().replace("+00:00", "Z"),
+            "data": delivery.data,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+@dataclass
+class _Target:
+    url: str
+    secrets: list[str]
+    headers: Mapping[str, str]
+    failing: bool  # the endpoint has `failing_since` set, to be cleared by the next success
+    loaded_at: float = field(default_factory=time.monotonic)
 
 
 class Sender:
@@ -105,16 +126,18 @@ class Sender:
         self._resolver = resolver
         self._timeout = timeout
 
-    async def send(self, url: str, secrets: list[str], custom_headers: Mapping[str, str], event: Event) -> Outcome:
-        body = envelope(event)
+    async def send(
+        self, url: str, secrets: list[str], custom_headers: Mapping[str, str], delivery: PendingDelivery
+    ) -> Outcome:
+        body = envelope(delivery)
         timestamp = int(time.time())
         headers = {
             **custom_headers,
             "content-type": "application/json",
             "user-agent": USER_AGENT,
-            "webhook-id": event.event_id,
+            "webhook-id": delivery.event_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature_header(secrets, event.event_id, timestamp, body),
+            "webhook-signature": signature_header(secrets, delivery.event_id, timestamp, body),
         }
         started = time.perf_counter()
         try:
@@ -233,85 +256,98 @@ class Dispatcher:
 
     async def drain(self, queue: WebhookQueue) -> None:
         """Send a leased queue's deliveries in order until it is empty, a send fails, or the lease is lost."""
+        target: _Target | None = None
         while True:
             async with self._sessionmaker() as session:
                 repository = WebhookRepository(session)
-                endpoint = await repository.get(queue.endpoint_id)
-                batch = await repository.head_of_queue(queue.endpoint_id, queue.queue_key, BATCH) if endpoint else []
-                if endpoint is None or not endpoint.enabled or not batch:
-                    if endpoint is not None and endpoint.enabled:
-                        # Nothing pending although counted: correct the count rather than claim the queue forever.
-                        pending = await repository.count_pending(queue.endpoint_id, queue.queue_key)
-                        await repository.update_queue(queue.id, pending=pending)
-                    await repository.release_queue(queue.id, self._holder)
+                if target is None or time.monotonic() - target.loaded_at > TARGET_REFRESH_SECONDS:
+                    # An endpoint changed meanwhile (URL, secret, turned off) is seen within a few seconds.
+                    target = await self._load_target(session, queue)
+                    if target is None:
+                        await repository.release_queue(queue.id, self._holder)
+                        await session.commit()
+                        return
+                batch = await repository.head_of_queue(queue.endpoint_id, queue.queue_key, BATCH)
+                if not batch:
+                    await repository.release_empty_queue(queue.id, self._holder)
                     await session.commit()
                     return
-                url = endpoint.url
-                try:
-                    secrets = webhook_service.open_secrets(self._box, endpoint, utcnow())
-                    headers = webhook_service.open_headers(self._box, endpoint)
-                except SecretUnreadable as exc:
-                    # Sealed under another SECRET_KEY: sending unsigned is not an option. Rotating the secret (and
-                    # setting custom headers again) turns the endpoint back on.
-                    await self._disable(
-                        session, endpoint, DisabledReason.needs_secret, f"stored secret unreadable: {exc}"
-                    )
-                    await repository.release_queue(queue.id, self._holder)
-                    await session.commit()
-                    self._announce_disabled(endpoint)
-                    return
-            if not await self._send_batch(queue, url, secrets, headers, batch):
+            if not await self._send_batch(queue, target, batch):
                 return
 
-    async def _send_batch(
-        self,
-        queue: WebhookQueue,
-        url: str,
-        secrets: list[str],
-        headers: Mapping[str, str],
-        batch: Sequence[tuple[WebhookDelivery, Event]],
-    ) -> bool:
+    async def _load_target(self, session: AsyncSession, queue: WebhookQueue) -> _Target | None:
+        """Where and how to send this queue's deliveries; None when the endpoint is gone or must not be sent to."""
+        endpoint = await WebhookRepository(session).get(queue.endpoint_id)
+        if endpoint is None or not endpoint.enabled:
+            return None
+        try:
+            secrets = webhook_service.open_secrets(self._box, endpoint, utcnow())
+            headers = webhook_service.open_headers(self._box, endpoint)
+        except SecretUnreadable as exc:
+            # Sealed under another SECRET_KEY: sending unsigned is not an option. Rotating the secret (and setting
+            # custom headers again) turns the endpoint back on.
+            await self._disable(session, endpoint, DisabledReason.needs_secret, f"stored secret unreadable: {exc}")
+            self._announce_disabled(endpoint)
+            return None
+        return _Target(endpoint.url, secrets, headers, failing=endpoint.failing_since is not None)
+
+    async def _send_batch(self, queue: WebhookQueue, target: _Target, batch: Sequence[PendingDelivery]) -> bool:
         delivered: list[tuple[int, int, int]] = []
         started = time.monotonic()
-        for index, (delivery, event) in enumerate(batch):
-            outcome = await self._sender.send(url, secrets, headers, event)
+        for index, delivery in enumerate(batch):
+            outcome = await self._sender.send(target.url, target.secrets, target.headers, delivery)
             if not outcome.delivered:
-                await self._record(queue, delivered, failed=(delivery, outcome))
+                await self._record_failure(queue, delivered, delivery, outcome)
                 return False
             assert outcome.status_code is not None
             delivered.append((delivery.id, outcome.status_code, outcome.latency_ms))
             last = index == len(batch) - 1
             if last or len(delivered) >= COMMIT_EVERY_SENDS or time.monotonic() - started >= COMMIT_EVERY_SECONDS:
-                if not await self._record(queue, delivered, failed=None):
+                if not await self._record_success(queue, target, delivered):
                     return False
                 delivered, started = [], time.monotonic()
         return True
 
-    async def _record(
-        self,
-        queue: WebhookQueue,
-        delivered: list[tuple[int, int, int]],
-        *,
-        failed: tuple[WebhookDelivery, Outcome] | None,
+    async def _record_success(
+        self, queue: WebhookQueue, target: _Target, delivered: list[tuple[int, int, int]]
     ) -> bool:
-        """Write what the sends did; whether this replica still holds the queue (and may go on)."""
+        """Mark deliveries the receiver took; whether this replica still holds the queue (and may go on)."""
+        async with self._sessionmaker() as session:
+            repository = WebhookRepository(session)
+            now = utcnow()
+            done = await repository.mark_succeeded(delivered, now=now)
+            if target.failing:
+                await repository.clear_failing(queue.endpoint_id)
+                target.failing = False
+            holds = await repository.settle_queue(queue.id, self._holder, done=done, lease_until=now + LEASE)
+            await session.commit()
+        return holds
+
+    async def _record_failure(
+        self, queue: WebhookQueue, delivered: list[tuple[int, int, int]], delivery: PendingDelivery, outcome: Outcome
+    ) -> None:
+        """Mark what went out, then the failed attempt: back off the queue, dead-letter what is out of time, disable
+        the endpoint if it is gone or has failed for too long. The queue's lease is given up."""
         disabled: WebhookEndpoint | None = None
         async with self._sessionmaker() as session:
             repository = WebhookRepository(session)
             now = utcnow()
-            done = await repository.mark_succeeded(delivered, now=now) if delivered else 0
             endpoint = await repository.get(queue.endpoint_id)
             if endpoint is None:  # deleted meanwhile, with its queues and deliveries
-                await session.rollback()
-                return False
-            if delivered and endpoint.failing_since is not None:
-                endpoint.failing_since = None
-            if failed is None:
-                await repository.update_queue(queue.id, pending=WebhookQueue.pending - done, failures=0)
-                holds = await repository.renew_lease(queue.id, self._holder, now + LEASE)
-                await session.commit()
-                return holds
-            delivery, outcome = failed
+                return
+            if endpoint.enabled:
+                failing_since = endpoint.failing_since or now
+                reason: DisabledReason | None = None
+                if outcome.status_code == 410:
+                    reason = DisabledReason.gone
+                elif now - failing_since >= dt.timedelta(days=self._settings.webhook_disable_after_days):
+                    reason = DisabledReason.failing
+                endpoint.failing_since = failing_since
+                if reason is not None:
+                    # First, as ingestion does: the events stream's lock before the queue's row (no deadlock).
+                    await self._disable(session, endpoint, reason, outcome.error)
+                    disabled = endpoint
+            done = await repository.mark_succeeded(delivered, now=now) if delivered else 0
             current = await repository.queue(queue.id)
             failures = (current.failures if current is not None else 0) + 1
             next_attempt_at = now + dt.timedelta(seconds=backoff(self._policy, failures, outcome.retry_after))
@@ -339,15 +375,6 @@ class Dispatcher:
                 lease_holder=None,
                 lease_until=None,
             )
-            endpoint.failing_since = endpoint.failing_since or now
-            reason: DisabledReason | None = None
-            if outcome.status_code == 410:
-                reason = DisabledReason.gone
-            elif now - endpoint.failing_since >= dt.timedelta(days=self._settings.webhook_disable_after_days):
-                reason = DisabledReason.failing
-            if reason is not None and endpoint.enabled:
-                await self._disable(session, endpoint, reason, outcome.error)
-                disabled = endpoint
             await session.commit()
         # Look again when the retry is due, rather than at the next poll after it.
         asyncio.get_running_loop().call_later(
@@ -357,7 +384,6 @@ class Dispatcher:
             log.warning("webhook_dead_lettered", endpoint=queue.endpoint_id, queue=queue.queue_key, count=dead)
         if disabled is not None:
             self._announce_disabled(disabled)
-        return False
 
     async def _disable(
         self, session: AsyncSession, endpoint: WebhookEndpoint, reason: DisabledReason, last_error: str | None
