@@ -88,3 +88,16 @@ class SandboxRepository:
 
     async def message(self, provider_message_id: str) -> SandboxMessage | None:
         return await self.session.get(SandboxMessage, provider_message_id)
+
+    async def messages_from_instances(self, provider_message_ids: Sequence[str]) -> Sequence[SandboxMessage]:
+        """Those of these messages that a sandbox number sent (the others came from simulated outside contacts)."""
+        if not provider_message_ids:
+            return []
+        return (
+            await self.session.scalars(
+                select(SandboxMessage).where(
+                    SandboxMessage.provider_message_id.in_(provider_message_ids),
+                    SandboxMessage.sender_instance_id.is_not(None),
+                )
+            )
+        ).all()

@@ -153,9 +153,10 @@ class Hub:
     async def acknowledge(self, caller: WorkerCaller, up_to: int) -> None:
         """Delete items the worker has taken in; a message taken in is `delivered` to its sender."""
         items = await self.repository.items_up_to(caller.instance_id, up_to)
-        for item in items:
-            if item.kind == "message":
-                await self._receipt(str(item.payload["message"]["provider_message_id"]), "delivered")
+        taken_in = [str(item.payload["message"]["provider_message_id"]) for item in items if item.kind == "message"]
+        # One query for the batch; messages from outside contacts (most, under load) have nobody to tell.
+        for sent in await self.repository.messages_from_instances(taken_in):
+            await self._receipt_for(sent, "delivered")
         if items:
             await self.repository.delete_items(caller.instance_id, up_to=up_to)
 
@@ -219,14 +220,18 @@ class Hub:
 
     async def _receipt(self, provider_message_id: str, status: str) -> None:
         sent = await self.repository.message(provider_message_id)
-        if sent is None or sent.sender_instance_id is None:
+        if sent is not None:
+            await self._receipt_for(sent, status)
+
+    async def _receipt_for(self, sent: SandboxMessage, status: str) -> None:
+        if sent.sender_instance_id is None:
             return  # sent by an outside contact: nobody to tell
         await self._enqueue(
             sent.sender_instance_id,
             "receipt",
             {
                 "id": sent.client_message_id,
-                "provider_message_id": provider_message_id,
+                "provider_message_id": sent.provider_message_id,
                 "status": status,
                 "recipient": person(sent.tenant_id, sent.recipient_phone).model_dump(),
             },
