@@ -55,7 +55,7 @@ def test_only_runtime_talks_to_docker() -> None:
 
 
 def test_only_provider_talks_to_workers() -> None:
-    allowed = {"provider", "webhook", None}  # workers; customers' webhook receivers
+    allowed = {"provider", None}
     offenders = [
         str(path.relative_to(PACKAGE))
         for path in PACKAGE.rglob("*.py")

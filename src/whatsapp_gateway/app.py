@@ -35,6 +35,7 @@ from whatsapp_gateway.sandbox import endpoints as sandbox_endpoints
 from whatsapp_gateway.state import endpoints as state_endpoints
 from whatsapp_gateway.tenant import endpoints as tenant_endpoints
 from whatsapp_gateway.webhook import endpoints as webhook_endpoints
+from whatsapp_gateway.webhook.client import DeliveryClient
 from whatsapp_gateway.webhook.service import RetryPolicy
 from whatsapp_gateway.webhook.targets import TargetResolver
 from whatsapp_gateway.webhook.tasks import Dispatcher, Sender
@@ -93,11 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.secret_box = SecretBox(app.state.secret_key)
         app.state.retry_policy = RetryPolicy(settings.webhook_retry_delays)
         app.state.webhook_resolver = TargetResolver(allow_private=settings.webhook_allow_private_targets)
-        # Customers' receivers get a client of their own: never redirected, never sharing the workers' pool.
-        webhook_http = httpx.AsyncClient(
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=settings.webhook_concurrency * 2, max_keepalive_connections=100),
-        )
+        # Customers' receivers get a client of their own (webhook/client.py says why it is not httpx).
+        webhook_client = DeliveryClient()
         app.state.reconciler = None
         background: list[asyncio.Task[None]] = []
         if settings.reconciler_enabled:
@@ -119,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             dispatcher = Dispatcher(
                 app.state.sessionmaker,
                 app.state.wakeups,
-                Sender(webhook_http, app.state.webhook_resolver, timeout=settings.webhook_timeout_seconds),
+                Sender(webhook_client, app.state.webhook_resolver, timeout=settings.webhook_timeout_seconds),
                 app.state.secret_box,
                 app.state.retry_policy,
                 settings,
@@ -137,7 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if app.state.reconciler is not None:
                 await app.state.reconciler.close()
             await worker_http.aclose()
-            await webhook_http.aclose()
+            await webhook_client.aclose()
             await app.state.engine.dispose()
 
     app = FastAPI(

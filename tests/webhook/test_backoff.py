@@ -6,12 +6,12 @@ import datetime as dt
 import email.utils
 from collections.abc import Callable
 
-import httpx
 import pytest
 
 from tests.support.receiver import Received, Receiver, running_receiver
 from whatsapp_gateway.db import utcnow
-from whatsapp_gateway.event.models import Event
+from whatsapp_gateway.webhook.client import DeliveryClient
+from whatsapp_gateway.webhook.repository import PendingDelivery
 from whatsapp_gateway.webhook.service import RetryPolicy
 from whatsapp_gateway.webhook.signing import new_secret
 from whatsapp_gateway.webhook.targets import TargetResolver
@@ -84,22 +84,25 @@ def test_superscript_digits_are_garbage_not_a_crash(value: str) -> None:
 # -- the same, end to end through a real receiver ---------------------------------------------------------------
 
 
-def _event() -> Event:
-    return Event(
+def _event() -> PendingDelivery:
+    return PendingDelivery(
+        id=1,
+        deadline_at=utcnow(),
         event_id="evt_backoff_1",
-        instance_id=None,
-        tenant_id="ten_x",
         type="webhook.test",
+        instance_id=None,
         timestamp=utcnow(),
         data={"message": "hello"},
-        epoch=0,
     )
 
 
 async def _send(receiver: Receiver) -> Outcome:
-    async with httpx.AsyncClient(follow_redirects=False) as http:
-        sender = Sender(http, TargetResolver(allow_private=True), timeout=5.0)
+    client = DeliveryClient()
+    try:
+        sender = Sender(client, TargetResolver(allow_private=True), timeout=5.0)
         return await sender.send(receiver.url, [new_secret()], {}, _event())
+    finally:
+        await client.aclose()
 
 
 def answering(status: int, headers: dict[str, str]) -> Callable[[int, Received], tuple[int, dict[str, str]]]:

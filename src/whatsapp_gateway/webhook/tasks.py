@@ -11,6 +11,7 @@ the last few deliveries go out again: receivers get every event at least once an
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
 import email.utils
@@ -19,9 +20,8 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-import httpx
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,6 +32,7 @@ from whatsapp_gateway.db import utcnow
 from whatsapp_gateway.event import service as event_service
 from whatsapp_gateway.notify import Wakeups
 from whatsapp_gateway.webhook import service as webhook_service
+from whatsapp_gateway.webhook.client import DeliveryClient, DeliveryFailed, Origin
 from whatsapp_gateway.webhook.models import DisabledReason, WebhookEndpoint, WebhookQueue
 from whatsapp_gateway.webhook.repository import PendingDelivery, WebhookRepository
 from whatsapp_gateway.webhook.service import RetryPolicy
@@ -48,7 +49,6 @@ BATCH = 50  # deliveries read at once from the head of a queue
 COMMIT_EVERY_SENDS = 20
 COMMIT_EVERY_SECONDS = 0.25
 JITTER = 0.2
-RESPONSE_BYTES_READ = 64 * 1024  # a receiver's answer is read this far (to keep the connection), then dropped
 PRUNE_EVERY_SECONDS = 3600.0
 PRUNE_CHUNK = 2000
 TARGET_REFRESH_SECONDS = 2.0
@@ -121,8 +121,8 @@ class _Target:
 class Sender:
     """Makes one signed POST of one event to one endpoint, and says what happened. Never raises for the receiver."""
 
-    def __init__(self, http: httpx.AsyncClient, resolver: TargetResolver, *, timeout: float) -> None:
-        self._http = http
+    def __init__(self, client: DeliveryClient, resolver: TargetResolver, *, timeout: float) -> None:
+        self._client = client
         self._resolver = resolver
         self._timeout = timeout
 
@@ -131,53 +131,39 @@ class Sender:
     ) -> Outcome:
         body = envelope(delivery)
         timestamp = int(time.time())
-        headers = {
-            **custom_headers,
-            "content-type": "application/json",
-            "user-agent": USER_AGENT,
-            "webhook-id": delivery.event_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature_header(secrets, delivery.event_id, timestamp, body),
-        }
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        headers = [
+            ("host", parts.netloc.rpartition("@")[2]),
+            *custom_headers.items(),
+            ("content-type", "application/json"),
+            ("user-agent", USER_AGENT),
+            ("webhook-id", delivery.event_id),
+            ("webhook-timestamp", str(timestamp)),
+            ("webhook-signature", signature_header(secrets, delivery.event_id, timestamp, body)),
+        ]
+        if parts.username is not None:  # credentials in the URL, as browsers and httpx take them
+            credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+            headers.append(("authorization", "Basic " + base64.b64encode(credentials).decode()))
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         started = time.perf_counter()
         try:
-            target, extensions = await self._pin(url, headers)
-            async with self._http.stream(
-                "POST", target, content=body, headers=headers, timeout=self._timeout, extensions=extensions
-            ) as response:
-                read = 0
-                async for chunk in response.aiter_raw():
-                    read += len(chunk)
-                    if read >= RESPONSE_BYTES_READ:
-                        break
-                status_code = response.status_code
-                retry_after_header = response.headers.get("retry-after")
-        except httpx.TimeoutException:
-            return Outcome(None, _ms_since(started), f"timed out after {self._timeout:g} s")
-        except (TargetNotAllowed, TargetUnresolvable) as exc:
+            # Connect to the address the SSRF guard checked, not to whatever a second lookup would answer.
+            address = await self._resolver.resolve(host, port)
+            origin = Origin(parts.scheme, str(address), port, host)
+            answer = await self._client.post(origin, target, headers, body, timeout=self._timeout)
+        except (TargetNotAllowed, TargetUnresolvable, DeliveryFailed) as exc:
             return Outcome(None, _ms_since(started), str(exc))
-        except httpx.HTTPError as exc:
-            return Outcome(None, _ms_since(started), f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
         latency = _ms_since(started)
+        status_code = answer.status_code
         if 200 <= status_code < 300:
             return Outcome(status_code, latency)
         retry_after = None
         if status_code in (429, 503):
-            retry_after = parse_retry_after(retry_after_header, utcnow())
+            retry_after = parse_retry_after(answer.headers.get("retry-after"), utcnow())
         kind = "redirect (not followed)" if 300 <= status_code < 400 else "answered"
         return Outcome(status_code, latency, f"{kind} HTTP {status_code}", retry_after)
-
-    async def _pin(self, url: str, headers: dict[str, str]) -> tuple[str | httpx.URL, dict[str, str]]:
-        """Connect to the address the SSRF guard checked, not to whatever a second lookup would answer."""
-        if self._resolver.allow_private:
-            return url, {}
-        parsed = httpx.URL(url)
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        address = await self._resolver.resolve(parsed.host, port)
-        headers["host"] = parsed.netloc.decode("ascii")
-        extensions = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
-        return parsed.copy_with(host=str(address)), extensions
 
 
 def _ms_since(started: float) -> int:
