@@ -142,8 +142,9 @@ dispatcher (one request at a time per instance and endpoint, the instances' queu
   nothing else. Next to the throughput phase it tells delivery's share of the pipeline's cost.
 - **Baseline**, in the same run: the receiver alone, at the same concurrency (one keep-alive connection per
   instance, the next request as soon as the answer arrives), sent a signed delivery by the API benchmark's load
-  generator (`bench/loadgen.py`): once with its raw asyncio client, once with `httpx.AsyncClient`, the client the
-  dispatcher uses. It shows the receiver is not the limit, and what the HTTP client alone costs on this machine.
+  generator (`bench/loadgen.py`): with its raw asyncio client, with the dispatcher's own delivery client
+  (`webhook/client.py`), and with `httpx.AsyncClient` (which deliveries used before). It shows the receiver is not
+  the limit, and what the HTTP client alone costs on this machine.
 - Every receipt is checked: signatures, duplicates (the same `webhook-id` twice, or a message delivered as two
   events), messages that never arrived (after 30 s without a new receipt the bench stops waiting), and order: an
   instance's message must not arrive before one that was accepted before it was sent.
@@ -892,8 +893,9 @@ def bench_backend(
 
 
 def bench_baseline(receiver_server: Server, settings: Settings, secret: str) -> dict[str, Any]:
-    """The receiver alone, at the concurrency the gateway's queues give it: with the loadgen's raw client and with
-    httpx (the dispatcher's client), each sending a signed delivery of the gateway's shape."""
+    """The receiver alone, at the concurrency the gateway's queues give it: with the loadgen's raw client, with the
+    dispatcher's delivery client and with httpx (which deliveries used before), each sending a signed delivery of the
+    gateway's shape."""
     receiver = ReceiverClient(receiver_server)
     receiver.set_secret(secret)
     body = json.dumps(
@@ -922,7 +924,7 @@ def bench_baseline(receiver_server: Server, settings: Settings, secret: str) -> 
         body_template=body,
     )
     runs: dict[str, Any] = {}
-    for client in ("raw", "httpx"):
+    for client in ("raw", "delivery", "httpx"):
         print(f"  receiver alone, {client} client …", file=sys.stderr, flush=True)
         receiver.take()
         cpu_before = process_cpu_seconds(receiver_server.pid)
@@ -1076,7 +1078,7 @@ def baseline_table(results: dict[str, Any]) -> str:
     header = ["receiver alone", "concurrency", "req/s", "p50 ms", "p99 ms", "receiver CPU ms/req", "client CPU ms/req"]
     body = [
         [
-            f"{client} client" + (" (the dispatcher's)" if client == "httpx" else ""),
+            {"raw": "raw client", "delivery": "delivery client (the dispatcher's)", "httpx": "httpx client"}[client],
             str(results["settings"]["instances"]),
             _fmt(run["requests_per_s"]),
             _fmt(run["latency_ms"]["p50"], 2),

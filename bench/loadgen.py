@@ -6,6 +6,7 @@ previous answer is read. The run stops at `max_seconds` or after `max_requests`,
 - `raw`: asyncio streams on uvloop, writing request bytes and parsing the status line and Content-Length itself;
   several times cheaper per request than httpx, so more of the machine's two cores is left to the server.
 - `httpx`: httpx.AsyncClient, kept to show how much of a small machine a general-purpose client takes.
+- `delivery`: the gateway's webhook delivery client, to show what the dispatcher's HTTP work costs.
 
 Prints one JSON object: counts, statuses, latency percentiles of the expected answers, and the client's CPU time.
 """
@@ -248,6 +249,30 @@ def summarize(tally: Tally, scenario: Scenario, elapsed: float, client_cpu: floa
     }
 
 
+async def run_delivery(port: int, scenario: Scenario, concurrency: int, max_seconds: float, tally: Tally) -> float:
+    """The gateway's own webhook delivery client (whatsapp_gateway/webhook/client.py)."""
+    from whatsapp_gateway.webhook.client import DeliveryClient, Origin
+
+    bodies = Bodies(scenario)
+    client = DeliveryClient()
+    origin = Origin("http", HOST, port, HOST)
+    headers = [("host", f"{HOST}:{port}"), *((name.lower(), value) for name, value in scenario.headers.items())]
+
+    async def exchange(body: bytes) -> tuple[int, bytes]:
+        answer = await client.post(origin, scenario.path, headers, body, timeout=REQUEST_TIMEOUT_SECONDS)
+        return answer.status_code, b""
+
+    async def nothing() -> None:
+        return None
+
+    started = time.perf_counter()
+    tally.deadline = started + max_seconds
+    await asyncio.gather(*(_worker(exchange, scenario, bodies, tally, nothing) for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    await client.aclose()
+    return elapsed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--port", type=int, required=True)
@@ -255,12 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--max-requests", type=int, required=True)
     parser.add_argument("--max-seconds", type=float, required=True)
-    parser.add_argument("--client", choices=("raw", "httpx"), default="raw")
+    parser.add_argument("--client", choices=("raw", "httpx", "delivery"), default="raw")
     args = parser.parse_args(argv)
 
     scenario = Scenario.from_json(args.scenario)
     tally = Tally(max_requests=args.max_requests)
-    run = run_raw if args.client == "raw" else run_httpx
+    run = {"raw": run_raw, "httpx": run_httpx, "delivery": run_delivery}[args.client]
 
     try:
         import uvloop
