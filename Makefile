@@ -31,7 +31,7 @@ typecheck: .venv/.synced
 migrate: .venv/.synced ## Apply database migrations (DATABASE_URL, or SQLite in ./data)
 	$(VENV_BIN)/wagw migrate
 
-bench: .venv/.synced ## API and sandbox worker benchmarks; results in bench/results and docs/benchmarks.md
+bench: .venv/.synced ## API, sandbox worker and webhook delivery benchmarks; results in bench/results and docs/benchmarks.md
 	$(VENV_BIN)/python -m bench.bench_api
 	$(VENV_BIN)/python -m bench.bench_workers
 	$(VENV_BIN)/python -m bench.bench_webhooks
