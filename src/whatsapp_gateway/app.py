@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.retry_policy = RetryPolicy(settings.webhook_retry_delays)
         app.state.webhook_resolver = TargetResolver(allow_private=settings.webhook_allow_private_targets)
         # Customers' receivers get a client of their own (webhook/client.py says why it is not httpx).
-        webhook_client = DeliveryClient()
+        webhook_client = DeliveryClient(max_idle_per_origin=settings.webhook_concurrency)
         app.state.reconciler = None
         background: list[asyncio.Task[None]] = []
         if settings.reconciler_enabled:

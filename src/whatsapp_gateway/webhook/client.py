@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import h11
 
 READ_CHUNK = 65536
-MAX_IDLE_PER_ORIGIN = 16
 
 
 class DeliveryFailed(Exception):
@@ -58,9 +57,17 @@ class _Connection:
 
 
 class DeliveryClient:
-    def __init__(self, *, ssl_context: ssl.SSLContext | None = None, max_response_bytes: int = 64 * 1024) -> None:
+    def __init__(
+        self,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        max_response_bytes: int = 64 * 1024,
+        max_idle_per_origin: int = 64,
+    ) -> None:
         self._ssl_context = ssl_context or ssl.create_default_context()
         self._max_response_bytes = max_response_bytes
+        # As many as deliveries can run at once to one receiver, so that a busy one is not reconnected to over and over.
+        self._max_idle_per_origin = max_idle_per_origin
         self._idle: defaultdict[tuple[str, str, int, str], deque[_Connection]] = defaultdict(deque)
 
     async def post(
@@ -148,7 +155,7 @@ class DeliveryClient:
         if protocol.our_state is h11.DONE and protocol.their_state is h11.DONE:
             protocol.start_next_cycle()
             idle = self._idle[origin.key]
-            if len(idle) < MAX_IDLE_PER_ORIGIN:
+            if len(idle) < self._max_idle_per_origin:
                 idle.append(connection)
                 return answer
         connection.close()
