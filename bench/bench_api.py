@@ -612,15 +612,20 @@ def render_section(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_docs(section: str) -> None:
-    text = DOCS.read_text() if DOCS.exists() else INTRO
-    start, end = text.find(START_MARKER), text.find(END_MARKER)
+def replace_docs_section(docs: Path, section: str, *, start_marker: str, end_marker: str, intro: str) -> None:
+    """Put a generated section between its markers in a docs page; the first time, append it after `intro`."""
+    text = docs.read_text() if docs.exists() else ""
+    start, end = text.find(start_marker), text.find(end_marker)
     if start != -1 and end > start:
-        text = text[:start] + section + text[end + len(END_MARKER) :]
+        text = text[:start] + section + text[end + len(end_marker) :]
     else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(text)
+        text = (text.rstrip("\n") + "\n\n" if text else "") + intro.rstrip("\n") + "\n\n" + section + "\n"
+    docs.parent.mkdir(parents=True, exist_ok=True)
+    docs.write_text(text)
+
+
+def write_docs(section: str) -> None:
+    replace_docs_section(DOCS, section, start_marker=START_MARKER, end_marker=END_MARKER, intro=INTRO)
 
 
 # -- main -------------------------------------------------------------------------------------------------------

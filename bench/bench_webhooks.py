@@ -46,6 +46,7 @@ from bench.bench_api import (
     machine_info,
     process_cpu_seconds,
     random_secret,
+    replace_docs_section,
     run_load,
     running_server,
     server_log_lines,
@@ -1184,13 +1185,7 @@ def render_section(results: dict[str, Any]) -> str:
 
 
 def write_docs(section: str) -> None:
-    text = DOCS.read_text()
-    start, end = text.find(START_MARKER), text.find(END_MARKER)
-    if start != -1 and end > start:
-        text = text[:start] + section + text[end + len(END_MARKER) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + INTRO + "\n" + section + "\n"
-    DOCS.write_text(text)
+    replace_docs_section(DOCS, section, start_marker=START_MARKER, end_marker=END_MARKER, intro=INTRO)
 
 
 # -- main ---------------------------------------------------------------------------------------------------------
