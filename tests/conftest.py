@@ -147,3 +147,14 @@ async def empty_tables(app: FastAPI) -> None:
 @pytest.fixture
 def api(client: httpx.AsyncClient) -> Api:
     return Api(client, operator_key=OPERATOR_KEY)
+
+
+@pytest.fixture
+def no_workers_built(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """The provider registry as on a host where no worker of another language was built (`make workers` not run)."""
+    from whatsapp_gateway.provider import registry
+
+    monkeypatch.setattr(registry, "PROVIDERS_DIR", tmp_path / "no-providers")
+    registry._providers.cache_clear()
+    yield
+    registry._providers.cache_clear()

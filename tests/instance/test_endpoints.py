@@ -67,6 +67,7 @@ async def test_the_sandbox_provider_is_accepted(client: httpx.AsyncClient, api: 
 
 
 @pytest.mark.parametrize("provider", ["whatsmeow", "baileys", "wawebjs", "waba"])
+@pytest.mark.usefixtures("no_workers_built")
 async def test_providers_that_cannot_run_here_are_refused_with_the_reason(
     client: httpx.AsyncClient, api: Api, provider: str
 ) -> None:

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.support.api import Api
 
 
+@pytest.mark.usefixtures("no_workers_built")
 async def test_providers_list_capabilities_and_availability(client: httpx.AsyncClient, api: Api) -> None:
     tenant = await api.new_tenant()
     listed = (await client.get("/api/providers", headers=tenant.headers)).json()["data"]

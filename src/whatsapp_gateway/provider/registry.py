@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
+import shutil
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from whatsapp_gateway.config import Settings
 from whatsapp_gateway.instance.models import Provider
@@ -36,8 +39,34 @@ class ProviderInfo:
         return self.unavailable_reason is None
 
 
+# Where the workers of other languages are built (`make workers`): `providers/<name>/` in a checkout. An
+# installation that keeps them elsewhere points PROVIDERS_DIR there.
+PROVIDERS_DIR = Path(os.environ.get("PROVIDERS_DIR") or Path(__file__).resolve().parents[3] / "providers")
+
+# The built artefact of each worker, relative to PROVIDERS_DIR, and how it is run.
+_WHATSMEOW_BIN = Path("whatsmeow/bin/whatsmeow-worker")
+_BAILEYS_JS = Path("baileys/dist/main.js")
+_WAWEBJS_JS = Path("wawebjs/dist/main.js")
+
+
 def _sandbox_reason() -> str | None:
     return None if importlib.util.find_spec("sandbox_worker") else "The sandbox worker package is not installed."
+
+
+def _binary_reason(relative: Path) -> str | None:
+    path = PROVIDERS_DIR / relative
+    if not os.access(path, os.X_OK):
+        return f"Worker not built: {path} is missing (run `make workers`)."
+    return None
+
+
+def _node_reason(relative: Path) -> str | None:
+    if shutil.which("node") is None:
+        return "Node.js is not installed on this host (the worker needs Node 20 or newer)."
+    path = PROVIDERS_DIR / relative
+    if not path.is_file():
+        return f"Worker not built: {path} is missing (run `make workers`)."
+    return None
 
 
 def get(provider: Provider) -> ProviderInfo:
@@ -53,6 +82,12 @@ def worker_command(provider: Provider) -> list[str]:
     if provider is Provider.sandbox:
         # The same interpreter as the control plane: the worker ships in the same installation.
         return [sys.executable, "-m", "sandbox_worker"]
+    if provider is Provider.whatsmeow:
+        return [str(PROVIDERS_DIR / _WHATSMEOW_BIN)]
+    if provider is Provider.baileys:
+        return [shutil.which("node") or "node", str(PROVIDERS_DIR / _BAILEYS_JS)]
+    if provider is Provider.wawebjs:
+        return [shutil.which("node") or "node", str(PROVIDERS_DIR / _WAWEBJS_JS)]
     raise ValueError(f"provider {provider} has no worker on this host")
 
 
@@ -63,10 +98,10 @@ def worker_config(provider: Provider, settings: Settings) -> dict[str, object]:
     return {}
 
 
-NOT_BUILT = "Not built yet: this provider's worker arrives in a later release."
+NOT_BUILT = "Not built yet: this provider arrives in a later release."
 
 
-def _multi_device(name: Provider, description: str) -> ProviderInfo:
+def _multi_device(name: Provider, description: str, unavailable_reason: str | None) -> ProviderInfo:
     """An engine that is a linked device of a phone: it can do everything a phone's linked device can."""
     return ProviderInfo(
         name=name,
@@ -76,7 +111,7 @@ def _multi_device(name: Provider, description: str) -> ProviderInfo:
         read_receipts=True,
         presence=True,
         contacts_check=True,
-        unavailable_reason=NOT_BUILT,
+        unavailable_reason=unavailable_reason,
     )
 
 
@@ -94,9 +129,21 @@ def _providers() -> dict[Provider, ProviderInfo]:
             contacts_check=True,
             unavailable_reason=_sandbox_reason(),
         ),
-        _multi_device(Provider.whatsmeow, "WhatsApp multi-device protocol through go.mau.fi/whatsmeow (Go worker)."),
-        _multi_device(Provider.baileys, "WhatsApp multi-device protocol through Baileys 7 (Node worker)."),
-        _multi_device(Provider.wawebjs, "WhatsApp Web driven in Chromium through whatsapp-web.js (Node worker)."),
+        _multi_device(
+            Provider.whatsmeow,
+            "WhatsApp multi-device protocol through go.mau.fi/whatsmeow (Go worker).",
+            _binary_reason(_WHATSMEOW_BIN),
+        ),
+        _multi_device(
+            Provider.baileys,
+            "WhatsApp multi-device protocol through Baileys 7 (Node worker).",
+            _node_reason(_BAILEYS_JS),
+        ),
+        _multi_device(
+            Provider.wawebjs,
+            "WhatsApp Web driven in Chromium through whatsapp-web.js (Node worker).",
+            _node_reason(_WAWEBJS_JS),
+        ),
         ProviderInfo(
             name=Provider.waba,
             description="The official WhatsApp Business Cloud API (Meta hosts the number; no worker).",
