@@ -123,6 +123,12 @@ def _node_script_missing(path: Path, what: str) -> Callable[[], str | None]:
     return check
 
 
+async def _logout(worker: WorkerProcess) -> None:
+    """A worker that stays quiet while WhatsApp is unreachable: a logout wipes the state store, a gateway call."""
+    with contextlib.suppress(httpx.TransportError):
+        await worker.http.post("/v1/logout")
+
+
 _WHATSMEOW_BIN = REPO_ROOT / "providers/whatsmeow/bin/whatsmeow-worker"
 _BAILEYS_JS = REPO_ROOT / "providers/baileys/dist/main.js"
 _WAWEBJS_JS = REPO_ROOT / "providers/wawebjs/dist/main.js"
@@ -141,16 +147,34 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         name="whatsmeow",
         command=lambda: [str(_WHATSMEOW_BIN)],
         unavailable=_executable_missing(_WHATSMEOW_BIN, "Go worker binary"),
+        config={
+            "reconnect_min_seconds": 0.2,
+            "reconnect_max_seconds": 2,
+            "snapshot_debounce_seconds": 1,
+            "version_check_timeout_seconds": 2,
+        },
+        message_types=frozenset(MESSAGE_TYPES),  # docs/providers/whatsmeow.md, "Capabilities"
+        pair_code=True,
+        provoke_gateway_call=_logout,
     ),
     ProviderSpec(
         name="baileys",
         command=lambda: ["node", str(_BAILEYS_JS)],
         unavailable=_node_script_missing(_BAILEYS_JS, "Baileys worker"),
+        # Short reconnect backoff: offline, every attempt is a connecting → disconnected pair of instance.status
+        # events, which is also the call the fencing test waits for.
+        config={"reconnect_initial_seconds": 0.5, "reconnect_max_seconds": 2, "connect_timeout_seconds": 5},
+        message_types=frozenset(MESSAGE_TYPES),  # docs/providers/baileys.md, "Capabilities"
+        pair_code=True,
     ),
     ProviderSpec(
         name="wawebjs",
         command=lambda: ["node", str(_WAWEBJS_JS)],
         unavailable=_node_script_missing(_WAWEBJS_JS, "whatsapp-web.js worker"),
+        # Short retries, so the fencing test sees the worker's next call soon; Chromium really launches every attempt.
+        config={"retry_initial_seconds": 1, "retry_max_seconds": 5, "connect_timeout_seconds": 30},
+        message_types=frozenset(MESSAGE_TYPES),  # docs/providers/wawebjs.md, "Capabilities"
+        pair_code=True,
     ),
 )
 
