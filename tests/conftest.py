@@ -118,6 +118,9 @@ def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Set
         # Tests through the ASGI transport have no HTTP server workers could call back; tests that run workers
         # start a real server (tests/support/server.py).
         "reconciler_enabled": False,
+        # No test talks to Meta: a waba instance made by a test that does not set up the fake Graph API gets a
+        # Graph API that refuses connections at once.
+        "waba_graph_url": "http://127.0.0.1:9",
     }
     values.update(overrides)
     return Settings.model_validate(values)

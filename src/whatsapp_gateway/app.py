@@ -10,6 +10,7 @@ import httpx
 import structlog
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from whatsapp_gateway import __version__, migrate
 from whatsapp_gateway.api_key import endpoints as api_key_endpoints
@@ -22,18 +23,25 @@ from whatsapp_gateway.errors import install_problem_handlers
 from whatsapp_gateway.event import endpoints as event_endpoints
 from whatsapp_gateway.health import router as health_router
 from whatsapp_gateway.instance import endpoints as instance_endpoints
-from whatsapp_gateway.instance.tasks import Reconciler
+from whatsapp_gateway.instance.models import Provider
+from whatsapp_gateway.instance.tasks import WORKER_PROVIDERS, Reconciler
 from whatsapp_gateway.message import endpoints as message_endpoints
 from whatsapp_gateway.message.tasks import retry_queued_forever
 from whatsapp_gateway.middleware import RequestContextMiddleware
+from whatsapp_gateway.node import endpoints as node_endpoints
+from whatsapp_gateway.node import service as node_service
 from whatsapp_gateway.notify import Wakeups
 from whatsapp_gateway.provider import endpoints as provider_endpoints
 from whatsapp_gateway.provider.client import WorkerClient
 from whatsapp_gateway.provider.tokens import load_secret_key
+from whatsapp_gateway.runtime.base import Runtime
+from whatsapp_gateway.runtime.docker import DockerRuntime, DockerSettings
 from whatsapp_gateway.runtime.local import LocalRuntime
 from whatsapp_gateway.sandbox import endpoints as sandbox_endpoints
 from whatsapp_gateway.state import endpoints as state_endpoints
 from whatsapp_gateway.tenant import endpoints as tenant_endpoints
+from whatsapp_gateway.waba import endpoints as waba_endpoints
+from whatsapp_gateway.waba.service import WabaProvider
 from whatsapp_gateway.webhook import endpoints as webhook_endpoints
 from whatsapp_gateway.webhook.client import DeliveryClient
 from whatsapp_gateway.webhook.service import RetryPolicy
@@ -62,10 +70,30 @@ OPENAPI_TAGS = [
     {"name": "events", "description": "What happened on an instance: messages received, statuses, connection."},
     {"name": "webhooks", "description": "Signed deliveries of events to your endpoints; the delivery log and replays."},
     {"name": "providers", "description": "The engines and what each can do."},
+    {"name": "nodes", "description": "Docker engines that run workers, with health and placement (operator only)."},
     {"name": "sandbox", "description": "The simulated WhatsApp network: play the phone and outside contacts."},
+    {"name": "waba webhooks", "description": "Meta's Cloud API webhooks for `waba` instances: signed by Meta, no key."},
     {"name": "worker internal API", "description": "For workers only (worker token); see docs/worker-protocol.md."},
     {"name": "health", "description": "Probes for orchestrators; no auth."},
 ]
+
+
+async def _create_runtime(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> Runtime:
+    if settings.runtime == "local":
+        return LocalRuntime(settings.data_dir.resolve())
+    # One engine works with no setup: DOCKER_HOST becomes node `default` when no node is registered.
+    async with sessionmaker() as session:
+        await node_service.ensure_default(session, settings.docker_host, network=settings.docker_network)
+        await session.commit()
+    return DockerRuntime(
+        DockerSettings(
+            cluster=settings.docker_cluster,
+            image_for={p.value: settings.worker_image.format(provider=p.value) for p in WORKER_PROVIDERS},
+            pids_limit=settings.worker_pids_limit,
+            control_plane_port=settings.port,
+            internal_url=settings.internal_url,
+        )
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -89,13 +117,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # One pooled client for every call to workers: connections to a worker are kept alive between calls.
         worker_http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
         app.state.workers = WorkerClient(worker_http, app.state.secret_key)
-        app.state.runtime = LocalRuntime(settings.data_dir.resolve())
+        app.state.runtime = await _create_runtime(settings, app.state.sessionmaker)
         app.state.wakeups = Wakeups()
         app.state.secret_box = SecretBox(app.state.secret_key)
         app.state.retry_policy = RetryPolicy(settings.webhook_retry_delays)
         app.state.webhook_resolver = TargetResolver(allow_private=settings.webhook_allow_private_targets)
         # Customers' receivers get a client of their own (webhook/client.py says why it is not httpx).
         webhook_client = DeliveryClient(max_idle_per_origin=settings.webhook_concurrency)
+        # The Cloud API provider runs here (Meta hosts the number); sends to its instances go to it, not to a worker.
+        app.state.waba = WabaProvider(settings, app.state.secret_box, app.state.wakeups, app.state.retry_policy)
+        app.state.direct_providers = {Provider.waba: app.state.waba}
         app.state.reconciler = None
         background: list[asyncio.Task[None]] = []
         if settings.reconciler_enabled:
@@ -106,12 +137,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings,
                 app.state.secret_key,
                 gateway_url=settings.resolved_internal_url(),
+                secret_box=app.state.secret_box,
             )
             app.state.reconciler = reconciler
             background.append(asyncio.create_task(reconciler.run(), name="reconciler"))
             background.append(
                 asyncio.create_task(
-                    retry_queued_forever(app.state.sessionmaker, app.state.workers), name="message-retry"
+                    retry_queued_forever(app.state.sessionmaker, app.state.workers, app.state.direct_providers),
+                    name="message-retry",
                 )
             )
             dispatcher = Dispatcher(
@@ -135,7 +168,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if app.state.reconciler is not None:
                 await app.state.reconciler.close()
             await worker_http.aclose()
+            await app.state.runtime.aclose()
             await webhook_client.aclose()
+            await app.state.waba.aclose()
             await app.state.engine.dispose()
 
     app = FastAPI(
@@ -158,10 +193,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(event_endpoints.router)
     app.include_router(webhook_endpoints.router)
     app.include_router(provider_endpoints.router)
+    app.include_router(node_endpoints.router)
     app.include_router(sandbox_endpoints.router)
     app.include_router(event_endpoints.internal_router)
     app.include_router(state_endpoints.router)
     app.include_router(sandbox_endpoints.hub_router)
+    app.include_router(waba_endpoints.router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -108,6 +108,51 @@ class Settings(BaseSettings):
         100 * 1024 * 1024, description="Largest document a message may carry."
     )
 
+    # -- runtime and nodes ---------------------------------------------------------------------------
+    runtime: Literal["local", "docker"] = Field(
+        "local",
+        description=(
+            "How workers run: `local` child processes on this host, or `docker`: one container per instance on the "
+            "Docker engines registered as nodes (docs/runtimes.md)."
+        ),
+    )
+    docker_host: str = Field(
+        "unix:///var/run/docker.sock",
+        description="With RUNTIME=docker, the engine registered as node `default` when no node exists yet.",
+    )
+    docker_network: str | None = Field(
+        None,
+        description=(
+            "With RUNTIME=docker, the Docker network node `default` puts workers on (compose: the gateway's own "
+            "network, with INTERNAL_URL naming the gateway's service). Unset: the engine's default bridge."
+        ),
+    )
+    docker_cluster: str = Field(
+        "wagw",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,30}$",
+        description=(
+            "Names this installation's containers and volumes (`wagw-<cluster>-…`) and labels them, so that two "
+            "installations can share an engine without touching each other's workers."
+        ),
+    )
+    worker_image: str = Field(
+        "wagw/{provider}-worker:dev",
+        description="Image of a provider's worker container; `{provider}` is replaced by the provider's name.",
+    )
+    worker_pids_limit: Annotated[int, Field(ge=16, le=65536)] = Field(
+        512, description="Most processes and threads one worker container may have (a browser needs hundreds)."
+    )
+    node_health_interval_seconds: Annotated[float, Field(gt=0, le=300)] = Field(
+        5.0, description="How often each node's engine is checked."
+    )
+    node_lost_after_seconds: Annotated[float, Field(ge=5, le=86400)] = Field(
+        60.0,
+        description=(
+            "A node unreachable this long is lost: its instances start on other nodes. Their old workers, if they "
+            "still run, are fenced at their next call to the control plane."
+        ),
+    )
+
     # -- webhooks and events ------------------------------------------------------------------------
     webhook_allow_private_targets: bool = Field(
         False,
@@ -147,6 +192,24 @@ class Settings(BaseSettings):
     # -- logging -----------------------------------------------------------------------------------
     log_level: str = Field("INFO", description="Minimum level of log records: DEBUG, INFO, WARNING, ERROR.")
     log_format: LogFormat = Field(LogFormat.json, description="`json` (one object a line) or `console`.")
+
+    # -- waba (WhatsApp Cloud API) -------------------------------------------------------------------
+    waba_graph_url: str = Field(
+        "https://graph.facebook.com",
+        description="Base URL of Meta's Graph API; tests and staging point it at a fake.",
+        pattern=r"^https?://[^\s]+$",
+    )
+    waba_api_version: str = Field(
+        "v26.0",
+        description="Graph API version used when an instance's config names none.",
+        pattern=r"^v\d{1,3}\.\d{1,2}$",
+    )
+    waba_rate_limit_per_second: Annotated[float, Field(gt=0, le=10000)] = Field(
+        80.0, description="Messages per second sent to Meta per business number (Meta's default throughput)."
+    )
+    waba_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = Field(
+        20.0, description="How long one call to the Graph API may take."
+    )
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:

@@ -12,6 +12,7 @@ from whatsapp_gateway.config import Settings
 from whatsapp_gateway.crypto import SecretBox
 from whatsapp_gateway.notify import Wakeups
 from whatsapp_gateway.provider.client import WorkerClient
+from whatsapp_gateway.provider.direct import DirectProviders
 from whatsapp_gateway.runtime.base import Runtime
 from whatsapp_gateway.webhook.service import RetryPolicy
 from whatsapp_gateway.webhook.targets import TargetResolver
@@ -56,7 +57,13 @@ async def get_wakeups(request: Request) -> Wakeups:
     return wakeups
 
 
+async def get_direct_providers(request: Request) -> DirectProviders:
+    direct: DirectProviders = request.app.state.direct_providers
+    return direct
+
+
 WorkersDep = Annotated[WorkerClient, Depends(get_workers)]
+DirectProvidersDep = Annotated[DirectProviders, Depends(get_direct_providers)]
 WakeupsDep = Annotated[Wakeups, Depends(get_wakeups)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 

@@ -41,6 +41,8 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = LogFormat.json) -> N
     root.setLevel(level.upper())
     # uvicorn's access log duplicates ours, which carries the request id.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every request at INFO: the reconciler's calls to Docker engines and workers would drown the log.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

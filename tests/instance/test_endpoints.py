@@ -66,7 +66,7 @@ async def test_the_sandbox_provider_is_accepted(client: httpx.AsyncClient, api: 
     assert (await api.new_instance(tenant, provider="sandbox"))["provider"] == "sandbox"
 
 
-@pytest.mark.parametrize("provider", ["whatsmeow", "baileys", "wawebjs", "waba"])
+@pytest.mark.parametrize("provider", ["whatsmeow", "baileys", "wawebjs"])
 @pytest.mark.usefixtures("no_workers_built")
 async def test_providers_that_cannot_run_here_are_refused_with_the_reason(
     client: httpx.AsyncClient, api: Api, provider: str

@@ -17,4 +17,8 @@ async def test_providers_list_capabilities_and_availability(client: httpx.AsyncC
     assert by_name["sandbox"]["capabilities"]["pair_code"] is True
     assert by_name["whatsmeow"]["available"] is False
     assert by_name["whatsmeow"]["unavailable_reason"]
+    # The Cloud API runs in the control plane: always available, with its own message kinds and no polls.
+    assert by_name["waba"]["available"] is True
+    assert {"interactive", "template"} <= set(by_name["waba"]["capabilities"]["message_types"])
+    assert "poll" not in by_name["waba"]["capabilities"]["message_types"]
     assert (await client.get("/api/providers")).status_code == 401

@@ -26,7 +26,7 @@ def python(code: str) -> list[str]:
 
 
 def spec(code: str = SLEEPER, *, instance_id: str = "inst_a", epoch: int = 1, **kwargs: object) -> WorkerSpec:
-    return WorkerSpec(instance_id=instance_id, epoch=epoch, command=python(code), **kwargs)  # type: ignore[arg-type]  # test helper forwards optional fields
+    return WorkerSpec(instance_id=instance_id, epoch=epoch, provider="sandbox", command=python(code), **kwargs)  # type: ignore[arg-type]  # test helper forwards optional fields
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = 15.0) -> None:
@@ -182,7 +182,7 @@ from whatsapp_gateway.runtime.local import LocalRuntime
 async def main() -> None:
     worker = "import time\\nwhile True:\\n    print('tick', flush=True)\\n    time.sleep(0.05)"
     info = await LocalRuntime(Path(sys.argv[1])).start(
-        WorkerSpec(instance_id="inst_a", epoch=7, command=[sys.executable, "-c", worker])
+        WorkerSpec(instance_id="inst_a", epoch=7, provider="sandbox", command=[sys.executable, "-c", worker])
     )
     print("started", info.ref, flush=True)
     await asyncio.sleep(600)

@@ -40,8 +40,10 @@ async def gateway_env(backend: str, request: pytest.FixtureRequest) -> AsyncIter
 
 
 @contextlib.contextmanager
-def started_gateway(data_dir: Path, env: dict[str, str], *, port: int | None = None) -> Iterator[Gateway]:
-    with running_server(data_dir, port=port, **env) as server:
+def started_gateway(
+    data_dir: Path, env: dict[str, str], *, port: int | None = None, host: str = "127.0.0.1"
+) -> Iterator[Gateway]:
+    with running_server(data_dir, port=port, host=host, **env) as server:
         gateway = Gateway(server, OPERATOR_KEY, data_dir)
         try:
             yield gateway

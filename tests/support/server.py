@@ -42,14 +42,15 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def running_server(
-    data_dir: Path, *, timeout: float = 30.0, port: int | None = None, **env: str
+    data_dir: Path, *, timeout: float = 30.0, port: int | None = None, host: str = "127.0.0.1", **env: str
 ) -> Iterator[RunningServer]:
+    """`host`: 127.0.0.1 unless workers in containers must reach it (then 0.0.0.0)."""
     port = port or free_port()
     log_path = data_dir.parent / f"server-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [WAGW, "run", "--host", "127.0.0.1", "--port", str(port)],
+            [WAGW, "run", "--host", host, "--port", str(port)],
             env=server_env(data_dir, **env),
             stdout=log,
             stderr=subprocess.STDOUT,

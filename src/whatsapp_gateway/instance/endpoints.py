@@ -26,8 +26,10 @@ from whatsapp_gateway.instance.schemas import (
     InstanceFilters,
     InstanceUpdate,
     InstanceWithSecret,
+    MigrateRequest,
     PairCodeRequest,
 )
+from whatsapp_gateway.node import service as node_service
 from whatsapp_gateway.pagination import Page, PageParams, page_params
 from whatsapp_gateway.provider import service as provider_service
 from whatsapp_gateway.provider.client import InstanceNotRunning, WorkerProblem, WorkerUnavailable
@@ -175,6 +177,33 @@ async def restart_instance(
     await session.commit()
     poke_reconciler(request)
     return Instance.from_model(updated)
+
+
+@router.post(
+    "/instances/{instance}/migrate",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Instance,
+    responses=problem_responses(403, 404, 409),
+)
+async def migrate_instance(
+    instance: InstanceRef,
+    data: MigrateRequest,
+    request: Request,
+    session: SessionDep,
+    principal: AuthenticatedPrincipal,
+    runtime: RuntimeDep,
+) -> Instance:
+    """Move the instance's worker to another node (operator only, `RUNTIME=docker`).
+
+    The old worker is fenced and stopped with a final state flush, the new one starts on the target from the same
+    session (no new scan), and sends made meanwhile are held and delivered once it is connected. The instance shows
+    `status: migrating` until then. Asking again for the node it is on does nothing.
+    """
+    found = await instance_service.get(session, principal, instance)
+    await node_service.migrate(session, principal, found, data.target_node, multi_node=runtime.multi_node)
+    await session.commit()
+    poke_reconciler(request)
+    return Instance.from_model(found)
 
 
 @router.post("/instances/{instance}/logout", response_model=Instance, responses=problem_responses(404, 409, 503))

@@ -4,10 +4,10 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from whatsapp_gateway.db import Base, UTCDateTime, utcnow
+from whatsapp_gateway.db import Base, UTCDateTime, string_enum, utcnow
 from whatsapp_gateway.ids import new_id
 
 INSTANCE_ID_PREFIX = "ins"
@@ -52,18 +52,6 @@ class DesiredState(enum.StrEnum):
     stopped = "stopped"
 
 
-def _string_enum(enum_class: type[enum.StrEnum]) -> Enum:
-    # Stored as plain strings without a CHECK constraint, so that adding a value never needs a table rebuild on
-    # SQLite; the API validates values on the way in.
-    return Enum(
-        enum_class,
-        native_enum=False,
-        create_constraint=False,
-        length=16,
-        values_callable=lambda members: [m.value for m in members],
-    )
-
-
 DEFAULT_CPU = "0.5"
 DEFAULT_MEMORY = "512m"
 LIMIT_LENGTH = 10
@@ -78,12 +66,18 @@ class Instance(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     name: Mapped[str | None] = mapped_column(String(100))
     phone_number: Mapped[str] = mapped_column(String(15), index=True)
-    provider: Mapped[Provider] = mapped_column(_string_enum(Provider))
+    provider: Mapped[Provider] = mapped_column(string_enum(Provider))
     webhook_url: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[InstanceStatus] = mapped_column(_string_enum(InstanceStatus), default=InstanceStatus.creating)
-    connection_state: Mapped[ConnectionState | None] = mapped_column(_string_enum(ConnectionState))
-    desired_state: Mapped[DesiredState] = mapped_column(_string_enum(DesiredState), default=DesiredState.running)
+    status: Mapped[InstanceStatus] = mapped_column(string_enum(InstanceStatus), default=InstanceStatus.creating)
+    connection_state: Mapped[ConnectionState | None] = mapped_column(string_enum(ConnectionState))
+    desired_state: Mapped[DesiredState] = mapped_column(string_enum(DesiredState), default=DesiredState.running)
+    # The node the instance should run on (the docker runtime's node name; `local` for the local runtime). The
+    # scheduler sets it when it is null; a migration changes it, and the reconciler moves the worker to follow.
     node: Mapped[str | None] = mapped_column(String(100))
+    # Labels a node must carry to be chosen for this instance.
+    node_selector: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    # When the running migration was asked for; null when none runs.
+    migration_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # Incremented at every worker start; calls from a worker with an older epoch are refused (fencing).
     epoch: Mapped[int] = mapped_column(Integer, default=0)
     # A restart asked for at this time: a worker started before it is replaced (kept in the database, so the request
@@ -95,6 +89,9 @@ class Instance(Base):
     status_reason: Mapped[str | None] = mapped_column(Text)
     # The WhatsApp account the worker is logged in as: {phone, jid, lid, push_name}.
     account: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Provider settings given at creation (waba: phone-number id, access token, app secret), as one JSON object
+    # sealed with crypto.SecretBox: the API never returns them.
+    provider_config_sealed: Mapped[str | None] = mapped_column(Text)
     cpu_limit: Mapped[str] = mapped_column(String(LIMIT_LENGTH), default=DEFAULT_CPU)
     memory_limit: Mapped[str] = mapped_column(String(LIMIT_LENGTH), default=DEFAULT_MEMORY)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -16,7 +16,9 @@ from whatsapp_gateway.instance.models import (
     Provider,
 )
 from whatsapp_gateway.instance.models import Instance as InstanceModel
+from whatsapp_gateway.node.schemas import check_labels
 from whatsapp_gateway.text import DisplayName
+from whatsapp_gateway.waba.schemas import WabaConfig
 from whatsapp_gateway.webhook.schemas import WebhookUrl
 
 
@@ -84,6 +86,14 @@ class InstanceCreate(BaseModel):
     provider: Provider
     webhook: WebhookUrl | None = None
     resources: Resources = Field(default_factory=Resources)
+    config: WabaConfig | None = Field(
+        None, description="Required for `waba` (and only for it): the Cloud API number's settings. Never returned."
+    )
+    node_selector: Annotated[dict[str, str] | None, AfterValidator(check_labels)] = Field(
+        None,
+        description="`RUNTIME=docker`: labels a node must carry to run this instance (see `/api/nodes`).",
+        examples=[{"region": "eu"}],
+    )
     tenant_id: str | None = Field(
         None,
         max_length=64,
@@ -102,6 +112,9 @@ class InstanceUpdate(BaseModel):
     name: DisplayName | None = None
     webhook: WebhookUrl | None = None
     resources: ResourcesUpdate | None = None
+    config: WabaConfig | None = Field(
+        None, description="`waba`: new settings (a rotated access token); a `failed` instance is connected again."
+    )
 
 
 class ResourcesOut(BaseModel):
@@ -130,6 +143,7 @@ class Instance(BaseModel):
     )
     desired_state: DesiredState = Field(description="What the control plane keeps the worker at.")
     node: str | None = Field(description="The node that runs the worker, once placed.")
+    node_selector: dict[str, str] | None = Field(description="Labels its node must carry.")
     status_reason: str | None = Field(description="Why it is in this status or state (a crash, a logout), if known.")
     account: Account | None = Field(description="The WhatsApp account it is logged in as, once connected.")
     epoch: int = Field(description="How many workers were started for it; a new worker gets the next number.")
@@ -150,12 +164,18 @@ class Instance(BaseModel):
             connection_state=instance.connection_state,
             desired_state=instance.desired_state,
             node=instance.node,
+            node_selector=instance.node_selector,
             status_reason=instance.status_reason,
             account=Account.model_validate(instance.account) if instance.account else None,
             epoch=instance.epoch,
             created_at=instance.created_at,
             updated_at=instance.updated_at,
         )
+
+
+class MigrateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    target_node: str = Field(max_length=64, description="The node's name or id.", examples=["node-2"])
 
 
 class InstanceWithSecret(Instance):

@@ -48,6 +48,21 @@ class TenantRequired(UnprocessableInput):
     code, title = "tenant_required", "Say which tenant owns the instance"
 
 
+class ProviderConfigInvalid(UnprocessableInput):
+    code, title = "provider_config_invalid", "The provider's `config` is missing, or given where none is taken"
+
+
+def _provider_config_context(instance_id: str) -> str:
+    return f"{instance_id}:provider-config"
+
+
+def open_provider_config(box: SecretBox, instance: Instance) -> str | None:
+    """The instance's provider settings (JSON), decrypted; None when it has none."""
+    if instance.provider_config_sealed is None:
+        return None
+    return box.open(instance.provider_config_sealed, context=_provider_config_context(instance.id))
+
+
 async def create(
     session: AsyncSession, principal: Principal, data: InstanceCreate, *, box: SecretBox, resolver: TargetResolver
 ) -> tuple[Instance, str | None]:
@@ -64,6 +79,8 @@ async def create(
     provider = registry.get(data.provider)
     if not provider.available:
         raise ProviderUnavailable(f"{data.provider}: {provider.unavailable_reason} See GET /api/providers.")
+    if (data.config is None) == (data.provider is Provider.waba):
+        raise ProviderConfigInvalid("`config` is required for `waba` instances, and taken by no other provider.")
 
     repository = InstanceRepository(session)
     if await repository.find_by_phone(data.phone, tenant_id=tenant.id):
@@ -75,6 +92,7 @@ async def create(
         provider=data.provider,
         cpu_limit=data.resources.cpu,
         memory_limit=data.resources.memory,
+        node_selector=data.node_selector,
         status=InstanceStatus.creating,
         desired_state=DesiredState.running,
     )
@@ -82,6 +100,12 @@ async def create(
         await repository.add(instance)
     except IntegrityError as exc:  # a concurrent create won the race for the same phone
         raise PhoneAlreadyRegistered(f"Phone {data.phone} already has an instance in this tenant.") from exc
+    if data.config is not None:
+        sealed = box.seal(data.config.model_dump_json(exclude_none=True), context=_provider_config_context(instance.id))
+        instance.provider_config_sealed = sealed
+    if data.provider is Provider.waba:
+        # Meta hosts the number: there is no worker to start and no login; it is connected as soon as it exists.
+        instance.status, instance.connection_state = InstanceStatus.running, ConnectionState.connected
     secret = None
     if data.webhook is not None:
         secret = await webhook_service.set_instance_webhook(
@@ -146,6 +170,13 @@ async def update(
             instance_id=instance.id,
             url=str(data.webhook) if data.webhook else None,
         )
+    if data.config is not None:
+        if instance.provider is not Provider.waba:
+            raise ProviderConfigInvalid(f"The {instance.provider} provider takes no `config`.")
+        sealed = box.seal(data.config.model_dump_json(exclude_none=True), context=_provider_config_context(instance.id))
+        instance.provider_config_sealed = sealed
+        if instance.connection_state is ConnectionState.failed and instance.desired_state is DesiredState.running:
+            instance.connection_state, instance.status_reason = ConnectionState.connected, None
     if data.resources is not None:
         if data.resources.cpu is not None:
             instance.cpu_limit = data.resources.cpu
@@ -176,13 +207,22 @@ _STATE_OF_EVENT = {
 }
 
 
+def _unspecified_host(listen: str) -> bool:
+    host = listen.rsplit(":", 1)[0].strip("[]")
+    return host in ("0.0.0.0", "::", "")  # noqa: S104 - compared with, not bound to
+
+
 async def apply_worker_event(session: AsyncSession, instance: Instance, type: str, data: dict[str, Any]) -> None:
     """Follow the worker's reports: its address once it is up, and its connection state."""
     if type == "worker.ready":
         # A predecessor's `worker.ready`, delivered late from the spool its successor inherited, names a dead address.
         if data.get("epoch") == instance.epoch and isinstance(data.get("listen"), str):
-            instance.worker_address = data["listen"][:255]
-            instance.status = InstanceStatus.running
+            # A worker bound to all interfaces (in a container) cannot say how to reach it: the runtime's address,
+            # set by the reconciler, stands.
+            if not _unspecified_host(data["listen"]):
+                instance.worker_address = data["listen"][:255]
+            if instance.migration_started_at is None:
+                instance.status = InstanceStatus.running
             instance.status_reason = None
         return
     if type == "instance.status":
@@ -195,6 +235,9 @@ async def apply_worker_event(session: AsyncSession, instance: Instance, type: st
     else:
         return
     instance.connection_state = state
+    if state is ConnectionState.connected and instance.migration_started_at is not None:
+        instance.migration_started_at = None  # the migration ends when the worker on the new node is connected
+        instance.status = InstanceStatus.running
     reason = data.get("reason")
     if isinstance(reason, str) or type == "instance.status":
         instance.status_reason = reason[:1000] if isinstance(reason, str) else None
@@ -209,7 +252,13 @@ async def set_desired_state(
 ) -> Instance:
     instance = await get(session, principal, reference)
     instance.desired_state = desired
-    if desired is DesiredState.stopped and instance.status not in (InstanceStatus.stopped, InstanceStatus.stopping):
+    if instance.provider is Provider.waba:
+        # No worker: the reconciler never sees it, so the change is made here. Stopped, it sends nothing.
+        running = desired is DesiredState.running
+        instance.status = InstanceStatus.running if running else InstanceStatus.stopped
+        if instance.connection_state is not ConnectionState.failed or not running:
+            instance.connection_state = ConnectionState.connected if running else None
+    elif desired is DesiredState.stopped and instance.status not in (InstanceStatus.stopped, InstanceStatus.stopping):
         instance.status = InstanceStatus.stopping
     await session.flush()
     return instance

@@ -21,10 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from whatsapp_gateway import lease
 from whatsapp_gateway.config import Settings
+from whatsapp_gateway.crypto import SecretBox
 from whatsapp_gateway.db import utcnow
 from whatsapp_gateway.instance import service as instance_service
 from whatsapp_gateway.instance.fields import memory_bytes
 from whatsapp_gateway.instance.models import ConnectionState, DesiredState, Instance, InstanceStatus, Provider
+from whatsapp_gateway.node import service as node_service
+from whatsapp_gateway.node.models import Node, NodeStatus
 from whatsapp_gateway.provider import registry
 from whatsapp_gateway.provider.client import WorkerClient, WorkerTarget
 from whatsapp_gateway.provider.tokens import worker_token
@@ -67,6 +70,7 @@ class Reconciler:
         secret_key: bytes,
         *,
         gateway_url: str,
+        secret_box: SecretBox | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._runtime = runtime
@@ -74,6 +78,10 @@ class Reconciler:
         self._settings = settings
         self._secret_key = secret_key
         self._gateway_url = gateway_url
+        self._secret_box = secret_box or SecretBox(secret_key)
+        # Multi-node runtimes: the nodes as of the last health check, by name, and when that check ran (loop time).
+        self._nodes: dict[str, Node] = {}
+        self._nodes_checked_at = -1e9
         self._wake = asyncio.Event()
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._crashes: dict[str, CrashRecord] = {}
@@ -86,8 +94,10 @@ class Reconciler:
         # Long enough to survive a slow round, short enough that a standby takes over within seconds.
         self._lease_ttl = dt.timedelta(seconds=max(10.0, 5 * settings.reconcile_interval_seconds))
 
-    def poke(self) -> None:
-        """Run a round now (an instance was created, started, stopped, deleted)."""
+    def poke(self, *, nodes_changed: bool = False) -> None:
+        """Run a round now (an instance was created, started, stopped, deleted; a node was changed)."""
+        if nodes_changed:
+            self._nodes_checked_at = -1e9
         self._wake.set()
 
     async def run(self) -> None:
@@ -119,6 +129,8 @@ class Reconciler:
             await lease.release(self._sessionmaker, LEASE_NAME, self.holder)
 
     async def reconcile_once(self) -> None:
+        if self._runtime.multi_node:
+            await self._check_nodes()
         observed_at = asyncio.get_running_loop().time()
         actual = await self._runtime.list()
         async with self._sessionmaker() as session:
@@ -166,9 +178,16 @@ class Reconciler:
                 return lambda: self._mark_stopped(instance.id)
             return None
 
+        if self._runtime.multi_node:
+            handled, placement = self._placement(instance, worker)
+            if handled:
+                return placement
         if worker is not None and worker.running and current:
             if instance.restart_requested_at is not None and worker.started_at < instance.restart_requested_at:
                 return lambda: self._restart(instance.id)
+            address = worker.address
+            if address is not None and address != instance.worker_address:
+                return lambda: self._set_address(instance.id, worker.epoch, address)
             crashes = self._crashes.get(instance.id)
             if crashes is not None and utcnow() - worker.started_at > STABLE_AFTER:
                 del self._crashes[instance.id]
@@ -179,6 +198,87 @@ class Reconciler:
         if crashes is not None and asyncio.get_running_loop().time() < crashes.next_start_at:
             return None
         return lambda: self._start(instance.id)
+
+    # -- nodes (multi-node runtimes) ----------------------------------------------------------------------------
+
+    async def _check_nodes(self) -> None:
+        """Give the runtime the registered nodes and check each engine, at most every NODE_HEALTH_INTERVAL."""
+        now = asyncio.get_running_loop().time()
+        if now - self._nodes_checked_at < self._settings.node_health_interval_seconds:
+            return
+        self._nodes_checked_at = now
+        async with self._sessionmaker() as session:
+            nodes = list(await node_service.list_all(session))
+            await self._runtime.set_nodes([node_service.config_of(node, self._secret_box) for node in nodes])
+
+            async def check(node: Node) -> tuple[Node, dict[str, object] | None, str | None]:
+                try:
+                    return node, await asyncio.wait_for(self._runtime.check(node.name), timeout=5.0), None
+                except Exception as exc:
+                    return node, None, str(exc) or type(exc).__name__
+
+            for node, facts, error in await asyncio.gather(*(check(node) for node in nodes)):
+                if node_service.record_health(node, facts=facts, error=error, now=utcnow()):
+                    log.warning("node_reachability", node=node.name, reachable=error is None, error=error)
+            await session.commit()
+        self._nodes = {node.name: node for node in nodes}
+
+    def _placement(
+        self, instance: Instance, worker: WorkerInfo | None
+    ) -> tuple[bool, Callable[[], Awaitable[None]] | None]:
+        """What the instance's node asks for: (True, action or None) when the node decides, (False, None) when the
+        usual rules apply."""
+        node = self._nodes.get(instance.node) if instance.node else None
+        lost_after = dt.timedelta(seconds=self._settings.node_lost_after_seconds)
+        if node is None or node.status is NodeStatus.draining or node_service.lost(node, after=lost_after):
+            return True, lambda: self._move(instance.id)
+        if node.unreachable_since is not None:
+            return True, None  # its worker may still serve; wait until the node is back or lost
+        if worker is not None and worker.running and worker.node != instance.node:
+            if worker.node in self._runtime.unreachable:
+                return True, None
+            return True, lambda: self._migrate(instance.id)
+        return False, None
+
+    async def _move(self, instance_id: str) -> None:
+        """Place the instance on a node: the first time, or away from a draining, lost or deleted node."""
+        async with self._sessionmaker() as session:
+            instance = await instance_service.get_for_worker(session, instance_id)
+            if instance is None:
+                return
+            # Fresh from the database: an operator's change (draining, cordoning) counts at once.
+            nodes = list(await node_service.list_all(session))
+            current = next((node for node in nodes if node.name == instance.node), None)
+            try:
+                chosen = node_service.choose_node(
+                    nodes, await node_service.usage(session), instance, exclude=current.name if current else None
+                )
+            except node_service.NoNodeAvailable as exc:
+                if current is None or current.unreachable_since is not None:
+                    instance.status, instance.status_reason = InstanceStatus.error, exc.detail
+                    await session.commit()
+                log.warning("instance_unplaceable", instance_id=instance_id, reason=exc.detail)
+                return
+            log.info("instance_placed", instance_id=instance_id, node=chosen.name, previous=instance.node)
+            if current is not None and instance.connection_state is ConnectionState.connected:
+                instance.migration_started_at = utcnow()
+                instance.status = InstanceStatus.migrating
+            instance.node = chosen.name
+            await session.commit()
+
+    async def _migrate(self, instance_id: str) -> None:
+        """The worker runs on another node than the instance's: stop it with a final state flush, start it there."""
+        log.info("worker_migrating", instance_id=instance_id)
+        await self._graceful_stop(instance_id)
+        self._crashes.pop(instance_id, None)
+        await self._start(instance_id)
+
+    async def _set_address(self, instance_id: str, epoch: int, address: str) -> None:
+        async with self._sessionmaker() as session:
+            instance = await instance_service.get_for_worker(session, instance_id)
+            if instance is not None and instance.epoch == epoch:
+                instance.worker_address = address
+                await session.commit()
 
     def _record_crash(self, instance: Instance, worker: WorkerInfo) -> None:
         record = self._crashes.setdefault(instance.id, CrashRecord())
@@ -203,7 +303,8 @@ class Reconciler:
             if instance is None or instance.desired_state is not DesiredState.running:
                 return
             info = registry.get(instance.provider)
-            if not info.available:
+            # Availability is about workers built on this host; a container runtime runs the provider's image.
+            if not info.available and not self._runtime.multi_node:
                 if instance.status is not InstanceStatus.error:
                     instance.status, instance.status_reason = InstanceStatus.error, info.unavailable_reason
                     await session.commit()
@@ -219,11 +320,43 @@ class Reconciler:
                 instance.status = InstanceStatus.starting
             instance.connection_state = ConnectionState.starting
             instance.worker_address = None
-            instance.node = self._runtime.name
+            if not self._runtime.multi_node:
+                instance.node = self._runtime.name
+            elif instance.node not in self._nodes:
+                return  # not placed yet: the next round places it
             await session.commit()
             spec = self._spec(instance)
-        log.info("worker_starting", instance_id=instance_id, epoch=spec.epoch, provider=instance.provider.value)
-        await self._runtime.start(spec)
+        log.info(
+            "worker_starting",
+            instance_id=instance_id,
+            epoch=spec.epoch,
+            provider=instance.provider.value,
+            node=spec.node,
+        )
+        try:
+            started = await self._runtime.start(spec)
+        except Exception as exc:
+            # The runtime could not start it (an image missing on the node, an engine error): say why on the
+            # instance, and retry with the crash backoff.
+            log.warning("worker_start_failed", instance_id=instance_id, epoch=spec.epoch, error=str(exc))
+            await self._start_failed(instance_id, spec.epoch, str(exc) or type(exc).__name__)
+            return
+        if started.address is not None:
+            await self._set_address(instance_id, spec.epoch, started.address)
+
+    async def _start_failed(self, instance_id: str, epoch: int, reason: str) -> None:
+        record = self._crashes.setdefault(instance_id, CrashRecord())
+        record.last_epoch = epoch
+        record.count += 1
+        record.next_start_at = asyncio.get_running_loop().time() + restart_delay(
+            max(record.count, 2), self._settings.restart_backoff_max_seconds
+        )
+        async with self._sessionmaker() as session:
+            instance = await instance_service.get_for_worker(session, instance_id)
+            if instance is not None and instance.epoch == epoch:
+                instance.status = InstanceStatus.error
+                instance.status_reason = f"The worker could not be started: {reason}"[:1000]
+                await session.commit()
 
     def _spec(self, instance: Instance) -> WorkerSpec:
         env = {
@@ -238,7 +371,10 @@ class Reconciler:
         return WorkerSpec(
             instance_id=instance.id,
             epoch=instance.epoch,
-            command=registry.worker_command(instance.provider),
+            provider=instance.provider.value,
+            command=registry.worker_command(instance.provider) if not self._runtime.multi_node else [],
+            node=instance.node if self._runtime.multi_node else None,
+            labels={"tenant": instance.tenant_id},
             env=env,
             cpu_limit=float(instance.cpu_limit),
             memory_limit_bytes=memory_bytes(instance.memory_limit),
@@ -248,7 +384,7 @@ class Reconciler:
         async with self._sessionmaker() as session:
             instance = await instance_service.get_for_worker(session, instance_id)
             target = WorkerTarget(instance_id, instance.epoch, instance.worker_address) if instance else None
-        if target is not None and target.address:
+        if target is not None and target.address and not self._runtime.stops_gracefully:
             # Ask first, so the worker persists its state and flushes its spool; the runtime's SIGTERM and, after
             # the grace period, SIGKILL follow whether or not it answered.
             try:

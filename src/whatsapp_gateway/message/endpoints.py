@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 from whatsapp_gateway.api_key.auth import AuthenticatedPrincipal
 from whatsapp_gateway.api_key.principal import Principal
 from whatsapp_gateway.config import Settings
-from whatsapp_gateway.deps import SessionDep, SettingsDep, WorkersDep
+from whatsapp_gateway.deps import DirectProvidersDep, SessionDep, SettingsDep, WorkersDep
 from whatsapp_gateway.errors import problem_responses
 from whatsapp_gateway.instance import service as instance_service
 from whatsapp_gateway.instance.endpoints import InstanceRef
@@ -26,6 +26,7 @@ from whatsapp_gateway.message.schemas import (
 from whatsapp_gateway.pagination import Page, PageParams, page_params
 from whatsapp_gateway.provider import service as provider_service
 from whatsapp_gateway.provider.client import WorkerClient
+from whatsapp_gateway.provider.direct import DirectProviders
 
 # Every route takes an instance reference, and a phone number shared by tenants is ambiguous to the operator (409).
 router = APIRouter(prefix="/api", tags=["messages"], responses=problem_responses(401, 404, 409, 422))
@@ -49,6 +50,7 @@ class _Sender:
     session: SessionDep
     principal: Principal
     workers: WorkerClient
+    direct: DirectProviders
     settings: Settings
     response: Response
     idempotency_key: str | None
@@ -62,6 +64,7 @@ class _Sender:
             idempotency_key=self.idempotency_key,
             workers=self.workers,
             settings=self.settings,
+            direct=self.direct,
         )
         if not created:
             self.response.headers["Idempotent-Replayed"] = "true"
@@ -73,10 +76,11 @@ async def _sender(
     session: SessionDep,
     principal: AuthenticatedPrincipal,
     workers: WorkersDep,
+    direct: DirectProvidersDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> _Sender:
-    return _Sender(session, principal, workers, settings, response, idempotency_key)
+    return _Sender(session, principal, workers, direct, settings, response, idempotency_key)
 
 
 Sender = Annotated[_Sender, Depends(_sender)]
@@ -147,9 +151,14 @@ async def mark_read(
     session: SessionDep,
     principal: AuthenticatedPrincipal,
     workers: WorkersDep,
+    direct: DirectProvidersDep,
 ) -> Response:
     """Mark received messages as read (blue ticks for the sender). `message_ids` are provider message ids."""
     found = await instance_service.get(session, principal, instance)
+    if (provider := direct.get(found.provider)) is not None:
+        await provider.mark_read(session, found, body.message_ids)
+        await session.commit()
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
     await session.commit()
     payload = body.model_dump(exclude_none=True)
     payload["chat"] = message_service.normalize_recipient(body.chat)
@@ -169,11 +178,20 @@ async def set_presence(
     session: SessionDep,
     principal: AuthenticatedPrincipal,
     workers: WorkersDep,
+    direct: DirectProvidersDep,
 ) -> Response:
-    """Show `composing` (typing…) or `recording` in a chat, or `paused`; or go `available`/`unavailable`."""
+    """Show `composing` (typing…) or `recording` in a chat, or `paused`; or go `available`/`unavailable`.
+
+    waba: only `composing`, shown against a received message (`message_id`), which it also marks read.
+    """
     found = await instance_service.get(session, principal, instance)
+    chat = message_service.normalize_recipient(body.chat)
+    if (provider := direct.get(found.provider)) is not None:
+        await provider.presence(session, found, chat, body.state.value, body.message_id)
+        await session.commit()
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
     await session.commit()
-    payload = {"chat": message_service.normalize_recipient(body.chat), "state": body.state.value}
+    payload = {"chat": chat, "state": body.state.value}
     await provider_service.call(workers, found, "/v1/presence", payload)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -208,9 +226,14 @@ async def download_media(
     session: SessionDep,
     principal: AuthenticatedPrincipal,
     workers: WorkersDep,
+    direct: DirectProvidersDep,
 ) -> Response:
     """The file of a received image, video, audio, document or sticker (the id from `media.download`)."""
     found = await instance_service.get(session, principal, instance)
+    if (provider := direct.get(found.provider)) is not None:
+        content, media_type = await provider.media(session, found, media_id)
+        await session.commit()
+        return Response(content, media_type=media_type)
     await session.commit()
     content, media_type = await provider_service.media(workers, found, media_id)
     return Response(content, media_type=media_type)

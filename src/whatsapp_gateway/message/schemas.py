@@ -4,7 +4,7 @@ import datetime as dt
 import enum
 from typing import Annotated, Literal, Self
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, JsonValue, UrlConstraints, model_validator
 
 from whatsapp_gateway.message.models import Message as MessageModel
 from whatsapp_gateway.message.models import MessageStatus
@@ -21,6 +21,9 @@ class MessageType(enum.StrEnum):
     contact = "contact"
     reaction = "reaction"
     poll = "poll"
+    # The Cloud API's own kinds (provider `waba`): reply buttons and lists, and pre-approved templates.
+    interactive = "interactive"
+    template = "template"
 
 
 MEDIA_TYPES = {MessageType.image, MessageType.video, MessageType.audio, MessageType.document, MessageType.sticker}
@@ -46,6 +49,9 @@ class Media(BaseModel):
         None, description="Where the worker downloads the file from."
     )
     base64: str | None = Field(None, description="The file itself, base64-encoded (standard alphabet).")
+    id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")] | None = Field(
+        None, description="waba only: a media id already uploaded to Meta (`POST /{phone-number-id}/media`)."
+    )
     mimetype: Annotated[str, Field(max_length=127, pattern=r"^[\w.+-]+/[\w.+-]+$")] | None = Field(
         None, examples=["image/jpeg"]
     )
@@ -54,8 +60,8 @@ class Media(BaseModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
-        if (self.url is None) == (self.base64 is None):
-            raise ValueError("give exactly one of `url` and `base64`")
+        if sum(source is not None for source in (self.url, self.base64, self.id)) != 1:
+            raise ValueError("give exactly one of `url`, `base64` and `id`")
         return self
 
 
@@ -92,15 +98,83 @@ class Poll(BaseModel):
     selectable_count: Annotated[int, Field(ge=1, le=12)] = 1
 
 
+class InteractiveButton(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, Field(min_length=1, max_length=256, description="Comes back in the reply's event.")]
+    title: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class InteractiveRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, Field(min_length=1, max_length=256)]
+    title: Annotated[str, Field(min_length=1, max_length=256)]
+    description: Annotated[str, Field(max_length=256)] | None = None
+
+
+class InteractiveSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Annotated[str, Field(max_length=256)] | None = None
+    rows: Annotated[list[InteractiveRow], Field(min_length=1, max_length=100)]
+
+
+class Interactive(BaseModel):
+    """Reply buttons or a list. The provider's own limits (the Cloud API: 3 buttons, titles of 20 characters) are
+    checked when the message is sent, with their own error codes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["buttons", "list"]
+    body: Annotated[str, Field(min_length=1, max_length=4096)]
+    header: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    footer: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    buttons: Annotated[list[InteractiveButton], Field(min_length=1, max_length=20)] | None = None
+    button: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
+        None, description="For `list`: the label of the button that opens the list."
+    )
+    sections: Annotated[list[InteractiveSection], Field(min_length=1, max_length=20)] | None = None
+
+    @model_validator(mode="after")
+    def _fields_match_type(self) -> Self:
+        if self.type == "buttons" and (self.buttons is None or self.sections is not None or self.button is not None):
+            raise ValueError("`buttons` interactive messages take `buttons` (and no `button` or `sections`)")
+        if self.type == "list" and (self.sections is None or self.button is None or self.buttons is not None):
+            raise ValueError("`list` interactive messages take `button` and `sections` (and no `buttons`)")
+        return self
+
+
+class TemplateComponent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z_]+$", examples=["body"])]
+    sub_type: Annotated[str, Field(max_length=32, pattern=r"^[a-z_]+$")] | None = None
+    index: Annotated[int, Field(ge=0, le=99)] | None = None
+    parameters: Annotated[list[dict[str, JsonValue]], Field(max_length=100)] | None = Field(
+        None, description='As Meta documents them, e.g. `{"type": "text", "text": "Alex"}`.'
+    )
+
+
+class Template(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=512, examples=["order_update"])]
+    language: Annotated[str, Field(min_length=2, max_length=16, pattern=r"^[A-Za-z_]+$", examples=["en_US"])]
+    components: Annotated[list[TemplateComponent], Field(max_length=20)] | None = None
+
+
 _FIELD_OF_TYPE = {
     MessageType.text: "text",
     MessageType.location: "location",
     MessageType.contact: "contact",
     MessageType.reaction: "reaction",
     MessageType.poll: "poll",
+    MessageType.interactive: "interactive",
+    MessageType.template: "template",
     **{t: "media" for t in MEDIA_TYPES},
 }
-_CONTENT_FIELDS = {"text", "media", "location", "contact", "reaction", "poll"}
+_CONTENT_FIELDS = {"text", "media", "location", "contact", "reaction", "poll", "interactive", "template"}
 
 
 class MessageSend(BaseModel):
@@ -130,6 +204,8 @@ class MessageSend(BaseModel):
     contact: Contact | None = None
     reaction: Reaction | None = None
     poll: Poll | None = None
+    interactive: Interactive | None = None
+    template: Template | None = None
     reply_to: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
         None, description="The provider message id of the message this one quotes."
     )
@@ -222,6 +298,9 @@ class PresenceRequest(BaseModel):
 
     chat: Recipient
     state: PresenceState
+    message_id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        None, description="waba only: the received message to show `composing` against (Meta requires one)."
+    )
 
 
 class ContactsCheckRequest(BaseModel):

@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
+from types import MappingProxyType
 from typing import Any
 
 import structlog
@@ -23,15 +24,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from whatsapp_gateway.api_key.principal import Principal
 from whatsapp_gateway.config import Settings
 from whatsapp_gateway.db import utcnow
-from whatsapp_gateway.errors import Conflict, NotFound, ProblemError, UnprocessableInput
+from whatsapp_gateway.errors import Conflict, NotFound, ProblemError, ServiceUnavailable, UnprocessableInput
 from whatsapp_gateway.instance import service as instance_service
 from whatsapp_gateway.instance.fields import normalize_phone
-from whatsapp_gateway.instance.models import ConnectionState, Instance
+from whatsapp_gateway.instance.models import ConnectionState, Instance, Provider
 from whatsapp_gateway.message.models import STATUS_RANK, Message, MessageStatus
 from whatsapp_gateway.message.repository import MessageRepository
 from whatsapp_gateway.message.schemas import MessageSend, MessageType
 from whatsapp_gateway.provider import registry
 from whatsapp_gateway.provider.client import InstanceNotRunning, WorkerClient, WorkerProblem, WorkerUnavailable
+from whatsapp_gateway.provider.direct import DirectProviders
 from whatsapp_gateway.provider.service import target_of
 
 log = structlog.get_logger(__name__)
@@ -41,6 +43,14 @@ _JID = re.compile(r"^[0-9]{1,20}(:[0-9]{1,4})?@(s\.whatsapp\.net|lid)$|^[0-9]{1,
 QUEUED_MAX_AGE = dt.timedelta(hours=24)
 # The request that created a message tries the worker itself; the retry loop leaves it this long to do so.
 RETRY_AFTER = dt.timedelta(seconds=5)
+# A worker's refusals that say "not now" rather than "never": a message already accepted stays queued on them (the
+# connection state the control plane saw was a moment old), until it goes out or QUEUED_MAX_AGE passes.
+_NOT_YET = frozenset({"not_connected"})
+# Sends during a migration are held (kept queued) while it lasts up to this long; later ones are refused with 503.
+MIGRATION_HOLD = dt.timedelta(seconds=60)
+MIGRATION_RETRY_AFTER_SECONDS = 10
+# Instances of every provider go to their worker unless a provider is driven by the control plane itself.
+NO_DIRECT_PROVIDERS: DirectProviders = MappingProxyType({})
 
 
 class MessageNotFound(NotFound):
@@ -65,6 +75,10 @@ class MediaTooLarge(ProblemError):
 
 class NotConnected(Conflict):
     code, title = "not_connected", "The instance is not connected to WhatsApp"
+
+
+class InstanceMigrating(ServiceUnavailable):
+    code, title = "instance_migrating", "The instance is moving to another node"
 
 
 class IdempotencyKeyReused(UnprocessableInput):
@@ -103,7 +117,9 @@ def _worker_body(message: Message) -> dict[str, Any]:
 def _mark_sent(message: Message, result: dict[str, Any]) -> None:
     provider_id = result.get("provider_message_id")
     message.provider_message_id = provider_id[:128] if isinstance(provider_id, str) else None
-    if result.get("status") != MessageStatus.queued:
+    if result.get("status") == MessageStatus.failed:
+        _advance(message, MessageStatus.failed, utcnow(), error=str(result.get("error") or "failed")[:1000])
+    elif result.get("status") != MessageStatus.queued:
         _advance(message, MessageStatus.sent, utcnow())
     # Inline media has done its job; the row keeps only its fingerprint.
     media = message.body.get("media")
@@ -135,11 +151,14 @@ async def send(
     idempotency_key: str | None,
     workers: WorkerClient,
     settings: Settings,
+    direct: DirectProviders = NO_DIRECT_PROVIDERS,
 ) -> tuple[Message, bool]:
     """Send a message. Returns it and whether this call created it (False: an idempotent replay)."""
     instance = await instance_service.get(session, principal, reference)
     if body.type not in registry.get(instance.provider).message_types:
         raise UnsupportedMessageType(f"The {instance.provider} provider cannot send `{body.type}` messages.")
+    if body.media is not None and body.media.id is not None and instance.provider is not Provider.waba:
+        raise UnsupportedMessageType("`media.id` (a media id uploaded to Meta) is for `waba` instances only.")
     recipient = normalize_recipient(body.to)
     fingerprint = _check_media(body, settings)
     payload = body.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
@@ -151,7 +170,14 @@ async def send(
         existing = await repository.find_by_idempotency_key(instance.id, idempotency_key)
         if existing is not None:
             return _replay(existing, request_hash), False
-    if instance.connection_state is not ConnectionState.connected:
+    # A migrating instance holds sends (they go out once it is connected on its new node), for a while.
+    migrating = instance.migration_started_at is not None
+    if migrating and utcnow() - instance.migration_started_at > MIGRATION_HOLD:  # type: ignore[operator]
+        raise InstanceMigrating(
+            "The instance has been moving to another node for longer than expected; try again shortly.",
+            headers={"Retry-After": str(MIGRATION_RETRY_AFTER_SECONDS)},
+        )
+    if not migrating and instance.connection_state is not ConnectionState.connected:
         state = instance.connection_state.value if instance.connection_state else "not started"
         raise NotConnected(f"The instance is {state}; pair it (GET /qr) or wait until it is connected.")
     if fingerprint is not None:
@@ -177,9 +203,11 @@ async def send(
         if existing is None:
             raise
         return _replay(existing, request_hash), False
+    if migrating:
+        return message, True  # queued: the retry loop hands it over once the instance is connected again
 
     try:
-        await _hand_over(session, instance, message, workers)
+        await _hand_over(session, instance, message, workers, direct)
     except WorkerProblem:
         # The worker refused the message for good (bad recipient, not connected, …): it was never sent, so it is
         # not kept, and a retry with the same Idempotency-Key tries again.
@@ -196,11 +224,18 @@ def _replay(existing: Message, request_hash: str) -> Message:
     return existing
 
 
-async def _hand_over(session: AsyncSession, instance: Instance, message: Message, workers: WorkerClient) -> None:
-    """Give the message to the worker. Transient failures leave it queued for the retry loop; refusals raise."""
+async def _hand_over(
+    session: AsyncSession, instance: Instance, message: Message, workers: WorkerClient, direct: DirectProviders
+) -> None:
+    """Give the message to the worker (or to the provider the control plane drives itself, provider/direct.py).
+    Transient failures leave it queued for the retry loop; refusals raise."""
     message.attempts += 1
+    direct_provider = direct.get(instance.provider)
     try:
-        result = await workers.json(target_of(instance), "POST", "/v1/messages", json=_worker_body(message))
+        if direct_provider is not None:
+            result = await direct_provider.send_message(session, instance, message)
+        else:
+            result = await workers.json(target_of(instance), "POST", "/v1/messages", json=_worker_body(message))
     except (WorkerUnavailable, InstanceNotRunning) as exc:
         log.info("message_queued", message_id=message.id, reason=exc.code)
         return
@@ -233,6 +268,12 @@ async def list_page(
     return await MessageRepository(session).list_page(instance.id, status=status, after_id=after_id, limit=limit)
 
 
+async def id_of_provider_message(session: AsyncSession, instance_id: str, provider_message_id: str) -> str | None:
+    """Our id of the message the provider knows by `provider_message_id`, if it was sent through the gateway."""
+    message = await MessageRepository(session).find_by_provider_id(instance_id, provider_message_id)
+    return message.id if message is not None else None
+
+
 async def apply_status_event(
     session: AsyncSession, instance_id: str, data: dict[str, Any], timestamp: dt.datetime
 ) -> None:
@@ -255,7 +296,11 @@ async def apply_status_event(
     _advance(message, status, timestamp, error=str(error)[:1000] if error else None)
 
 
-async def retry_queued(sessionmaker: async_sessionmaker[AsyncSession], workers: WorkerClient) -> int:
+async def retry_queued(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    workers: WorkerClient,
+    direct: DirectProviders = NO_DIRECT_PROVIDERS,
+) -> int:
     """Hand queued messages to their workers again (the control plane crashed, or the worker was away)."""
     handed = 0
     async with sessionmaker() as session:
@@ -268,9 +313,14 @@ async def retry_queued(sessionmaker: async_sessionmaker[AsyncSession], workers: 
             instance = await instance_service.get_for_worker(session, message.instance_id)
             if instance is None or instance.connection_state is not ConnectionState.connected:
                 continue
+            if instance.migration_started_at is not None:
+                continue  # held until the worker on the new node is connected (the old one may still say so)
             try:
-                await _hand_over(session, instance, message, workers)
+                await _hand_over(session, instance, message, workers, direct)
             except WorkerProblem as exc:
+                if exc.code in _NOT_YET:
+                    await session.commit()  # the attempt is counted; the message stays queued
+                    continue
                 _advance(message, MessageStatus.failed, utcnow(), error=f"{exc.code}: {exc.detail or exc.title}")
             handed += message.status is not MessageStatus.queued
             await session.commit()

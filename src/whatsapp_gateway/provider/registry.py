@@ -147,12 +147,13 @@ def _providers() -> dict[Provider, ProviderInfo]:
         ProviderInfo(
             name=Provider.waba,
             description="The official WhatsApp Business Cloud API (Meta hosts the number; no worker).",
-            message_types=ALL_MESSAGE_TYPES - {"poll"},  # the Cloud API cannot send polls
+            # The Cloud API cannot send polls, but has reply buttons, lists and templates of its own.
+            message_types=(ALL_MESSAGE_TYPES - {"poll"}) | {"interactive", "template"},
             pair_code=False,
             read_receipts=True,
-            presence=False,
+            presence=True,  # the typing indicator, shown against a received message
             contacts_check=False,
-            unavailable_reason=NOT_BUILT,
+            # Runs inside the control plane (whatsapp_gateway.waba): nothing to build.
         ),
     ]
     return {info.name: info for info in infos}

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from whatsapp_gateway.runtime.docker import NodeConfig
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,7 @@ class WorkerSpec:
 
     instance_id: str
     epoch: int
+    provider: str
     # The worker's command line; the provider registry resolves it (an executable, or `python -m …`).
     command: list[str]
     # Protocol environment (INSTANCE_ID, WORKER_TOKEN, WORKER_EPOCH, GATEWAY_URL, LISTEN, PROVIDER_CONFIG, LOG_LEVEL).
@@ -25,6 +30,10 @@ class WorkerSpec:
     env: dict[str, str] = field(default_factory=dict)
     cpu_limit: float | None = None  # in cores, e.g. 0.5
     memory_limit_bytes: int | None = None
+    # Where to run it, for runtimes with several nodes (docker); None elsewhere.
+    node: str | None = None
+    # Facts a runtime may label the worker with (`tenant`).
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -39,10 +48,34 @@ class WorkerInfo:
     started_at: dt.datetime
     # Set once the worker has exited and the runtime could learn its status.
     exit_code: int | None = None
+    # The node it runs on (the runtime's name for single-node runtimes).
+    node: str | None = None
+    # host:port the control plane reaches it at, when the runtime maps addresses (containers); None: the worker's
+    # own `worker.ready` address is right.
+    address: str | None = None
 
 
 class Runtime(Protocol):
     name: str
+    # Whether instances are placed on nodes (the scheduler chooses one) or all run here.
+    multi_node: bool
+    # Nodes whose engine did not answer the last `list()`: what runs there is unknown, not gone.
+    unreachable: set[str]
+    # Whether `stop()` alone is a graceful stop the runtime's own restarts stay out of (docker: `docker stop`, so
+    # the restart policy does not bring the worker back). Otherwise the worker is asked to shut down first.
+    stops_gracefully: bool
+
+    async def set_nodes(self, configs: Sequence[NodeConfig]) -> None:
+        """The registered nodes (multi-node runtimes; others ignore it)."""
+        ...
+
+    async def check(self, node: str) -> dict[str, object]:
+        """A health check of one node: facts about its engine. Raises when the node cannot be reached."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections to engines (workers keep running)."""
+        ...
 
     async def start(self, spec: WorkerSpec) -> WorkerInfo:
         """Start a worker for `spec.instance_id`. A worker of another epoch still running for it is killed first."""

@@ -29,7 +29,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -37,6 +37,9 @@ from typing import TYPE_CHECKING, Literal
 import structlog
 
 from whatsapp_gateway.runtime.base import Runtime, WorkerInfo, WorkerSpec
+
+if TYPE_CHECKING:
+    from whatsapp_gateway.runtime.docker import NodeConfig
 
 log = structlog.get_logger(__name__)
 
@@ -310,6 +313,18 @@ class LocalRuntime:
     """Workers as child processes of this host; see the module's docstring for the files and limits."""
 
     name = "local"
+    multi_node = False
+    stops_gracefully = False
+    unreachable: set[str] = set()
+
+    async def set_nodes(self, configs: Sequence[NodeConfig]) -> None:
+        """One node, this host: nothing to configure."""
+
+    async def check(self, node: str) -> dict[str, object]:
+        return {"runtime": "local"}
+
+    async def aclose(self) -> None:
+        """Workers are processes of their own; nothing to release."""
 
     def __init__(self, data_dir: Path, *, log_max_bytes: int = 10 * MiB, cgroups: bool = True) -> None:
         """`cgroups=False` forces the rlimit fallback (it is what an unprivileged host gets anyway)."""
