@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,16 +48,42 @@ func (s *stubEngine) Media(context.Context, string) ([]byte, string, error) {
 }
 func (s *stubEngine) Logout(context.Context) error { return nil }
 
-func serve(t *testing.T) (*httptest.Server, *stubEngine, *[]string) {
+// shutdownLog records the reasons the API's shutdown callback was called with. The API calls it after the answer
+// has gone out, on the server's goroutine, so a test reads it under the lock and waits for it.
+type shutdownLog struct {
+	mu      sync.Mutex
+	reasons []string
+}
+
+func (l *shutdownLog) add(reason string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reasons = append(l.reasons, reason)
+}
+
+// wait returns the reasons once there are at least n, or what there is after a second.
+func (l *shutdownLog) wait(n int) []string {
+	deadline := time.Now().Add(time.Second)
+	for {
+		l.mu.Lock()
+		reasons := append([]string(nil), l.reasons...)
+		l.mu.Unlock()
+		if len(reasons) >= n || time.Now().After(deadline) {
+			return reasons
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func serve(t *testing.T) (*httptest.Server, *stubEngine, *shutdownLog) {
 	t.Helper()
 	engine := &stubEngine{}
-	var shutdowns []string
+	shutdowns := &shutdownLog{}
 	handler := New(Identity{InstanceID: "ins_1", Epoch: 3, Provider: "whatsmeow", ProviderVersion: "1", Protocol: 1, StartedAt: time.Now()},
-		"secret", engine, func() int { return 2 }, func(reason string) { shutdowns = append(shutdowns, reason) },
-		logx.NewTo(io.Discard, "error"))
+		"secret", engine, func() int { return 2 }, shutdowns.add, logx.NewTo(io.Discard, "error"))
 	server := httptest.NewServer(handler)
 	t.Cleanup(server.Close)
-	return server, engine, &shutdowns
+	return server, engine, shutdowns
 }
 
 func call(t *testing.T, server *httptest.Server, method, path, body string, auth bool) (*http.Response, map[string]any) {
@@ -127,8 +154,8 @@ func TestEndpoints(t *testing.T) {
 	if strings.Join(engine.presence, ";") != "|available" {
 		t.Errorf("presence: %v", engine.presence)
 	}
-	if strings.Join(*shutdowns, ";") != "deploy" {
-		t.Errorf("shutdowns: %v", *shutdowns)
+	if reasons := shutdowns.wait(1); strings.Join(reasons, ";") != "deploy" {
+		t.Errorf("shutdowns: %v", reasons)
 	}
 }
 
