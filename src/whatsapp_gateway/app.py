@@ -32,6 +32,7 @@ from whatsapp_gateway.node import endpoints as node_endpoints
 from whatsapp_gateway.node import service as node_service
 from whatsapp_gateway.notify import Wakeups
 from whatsapp_gateway.provider import endpoints as provider_endpoints
+from whatsapp_gateway.provider import registry
 from whatsapp_gateway.provider.client import WorkerClient
 from whatsapp_gateway.provider.tokens import load_secret_key
 from whatsapp_gateway.runtime.base import Runtime
@@ -81,6 +82,7 @@ OPENAPI_TAGS = [
 async def _create_runtime(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> Runtime:
     if settings.runtime == "local":
         return LocalRuntime(settings.data_dir.resolve())
+    registry.use_images()
     # One engine works with no setup: DOCKER_HOST becomes node `default` when no node is registered.
     async with sessionmaker() as session:
         await node_service.ensure_default(session, settings.docker_host, network=settings.docker_network)

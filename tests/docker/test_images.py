@@ -105,6 +105,21 @@ def test_the_gateway_image_runs_workers_on_its_own_network(engines: tuple[str, s
                 workers = engine.containers(cluster, instance_id, running_only=True)
                 assert len(workers) == 1
                 assert network in workers[0]["NetworkSettings"]["Networks"]
+
+                # The gateway's image holds no worker of another language: with RUNTIME=docker they run from their
+                # own images, so they are available all the same.
+                providers = {p["name"]: p for p in api.get("/api/providers").json()["data"]}
+                assert providers["whatsmeow"]["available"] is True, providers["whatsmeow"]
+                engine_instance = api.post(
+                    "/api/instances", json={"phone": "+14155550702", "provider": "whatsmeow", "tenant_id": tenant["id"]}
+                )
+                assert engine_instance.status_code == 201, engine_instance.text
+                started = wait_for(
+                    lambda: engine.containers(cluster, engine_instance.json()["id"], running_only=True),
+                    timeout=60,
+                    what="the whatsmeow worker's container",
+                )
+                assert started[0]["Image"] == "wagw/whatsmeow-worker:dev"
         finally:
             for container in engine.containers(cluster):
                 engine.http.delete(f"/containers/{container['Id']}", params={"force": "true"})

@@ -303,8 +303,7 @@ class Reconciler:
             if instance is None or instance.desired_state is not DesiredState.running:
                 return
             info = registry.get(instance.provider)
-            # Availability is about workers built on this host; a container runtime runs the provider's image.
-            if not info.available and not self._runtime.multi_node:
+            if not info.available:
                 if instance.status is not InstanceStatus.error:
                     instance.status, instance.status_reason = InstanceStatus.error, info.unavailable_reason
                     await session.commit()

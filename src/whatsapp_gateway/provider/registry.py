@@ -49,11 +49,28 @@ _BAILEYS_JS = Path("baileys/dist/main.js")
 _WAWEBJS_JS = Path("wawebjs/dist/main.js")
 
 
+# Whether workers run from their images (RUNTIME=docker) rather than from what is built on this host. Set once at
+# start by `use_images()`: the gateway's own image holds no worker, and a container runtime needs none on its host.
+_workers_from_images = False
+
+
+def use_images() -> None:
+    """Workers run from their images: availability no longer depends on workers built on this host. A node without
+    a provider's image fails that instance's start, and the instance says why (`status_reason`)."""
+    global _workers_from_images
+    _workers_from_images = True
+    _providers.cache_clear()
+
+
 def _sandbox_reason() -> str | None:
+    if _workers_from_images:
+        return None
     return None if importlib.util.find_spec("sandbox_worker") else "The sandbox worker package is not installed."
 
 
 def _binary_reason(relative: Path) -> str | None:
+    if _workers_from_images:
+        return None
     path = PROVIDERS_DIR / relative
     if not os.access(path, os.X_OK):
         return f"Worker not built: {path} is missing (run `make workers`)."
@@ -61,6 +78,8 @@ def _binary_reason(relative: Path) -> str | None:
 
 
 def _node_reason(relative: Path) -> str | None:
+    if _workers_from_images:
+        return None
     if shutil.which("node") is None:
         return "Node.js is not installed on this host (the worker needs Node 20 or newer)."
     path = PROVIDERS_DIR / relative
